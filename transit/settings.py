@@ -150,6 +150,20 @@ class SignalSettings:
     min_cycle_cv: float = field(default=0.02, metadata=_check(_non_negative))
     #: Share of days a camera must report to count.
     camera_report_share: float = field(default=0.9, metadata=_check(_share))
+    #: Share of a period's in-service days an intersection must be real-time to count in the ratio.
+    realtime_day_share: float = field(default=0.9, metadata=_check(_share))
+    #: A controller counts as online only this long after its last status message.
+    status_stale_s: float = field(default=300.0, metadata=_check(_positive))
+    #: Indiana event logs: events at most this far apart show the controller online in between.
+    event_gap_s: float = field(default=300.0, metadata=_check(_positive))
+    #: Cycles needed in a day before the spread of their lengths is taken as evidence.
+    min_cycles: int = field(default=10, metadata=_check(_positive))
+    #: Plan changes in operating hours that show timing changed with demand.
+    min_plan_changes: int = field(default=2, metadata=_check(_positive))
+    #: A daily capture count below this means the camera did not work that day.
+    camera_min_captures: int = field(default=1, metadata=_check(_non_negative))
+    #: True: an intersection is covered only when every camera of it counts; False: any one.
+    epolice_all_cameras: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +174,29 @@ class ReportSettings:
     board_online_share: float = field(default=0.9, metadata=_check(_share))
     #: Path to a GeoJSON Polygon/MultiPolygon (or a file of "lon,lat" lines) bounding the urban area.
     urban_boundary: str | None = None
+    #: Read-only token for the indicator reports (officials); the admin token is accepted too.
+    token: str | None = None
+    #: Serve the reports without any token (a closed network, or published figures).
+    public: bool = False
+
+
+_FARE_CHANNELS = ("tunion_card", "local_card", "unionpay_nfc", "unionpay_qr", "alipay", "wechat", "mot_qr",
+                  "cash", "free_pass")
+
+
+def _fare_channels(value: tuple[str, ...]) -> str | None:
+    unknown = [c for c in value if c not in _FARE_CHANNELS]
+    return f"unknown channel(s) {', '.join(unknown)}; known: {', '.join(_FARE_CHANNELS)}" if unknown else None
+
+
+@dataclass(frozen=True, slots=True)
+class FareSettings:
+    #: Channels whose boardings count as electronic payment (indicator 8); cash and free passes do not.
+    electronic_channels: tuple[str, ...] = field(default=_FARE_CHANNELS[:7], metadata=_check(_fare_channels))
+    #: A transaction above this amount is refused as a bad value.
+    max_amount_fen: int = field(default=10_000, metadata=_check(_positive))
+    #: A transaction time further in the future than this is refused.
+    max_future_s: float = field(default=3600.0, metadata=_check(_non_negative))
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +222,7 @@ class Settings:
     boards: BoardSettings = BoardSettings()
     signals: SignalSettings = SignalSettings()
     reports: ReportSettings = ReportSettings()
+    fares: FareSettings = FareSettings()
     mqtt: MqttSettings = MqttSettings()
 
     @property

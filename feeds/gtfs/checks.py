@@ -1,178 +1,190 @@
-"""Whole-feed checks run in PostgreSQL on the freshly loaded, not yet attached tables.
+"""Whole-feed checks on the parsed columns: references between files, stop order, services.
 
-Each check returns (line, problem) rows; the importer turns them into GtfsErrors.  Table names
-are built from our own constants and the integer feed id, never from input.
+Pure (Arrow and numpy in, GtfsErrors out).  Every error names the file and the line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-import asyncpg
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from feeds.gtfs.errors import GtfsError
-
-LIMIT = 50
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    file: str
-    needs: tuple[str, ...]  # tables that must have been loaded
-    sql: Callable[[Callable[[str], str]], str]
+from feeds.gtfs.parse import MAX_ERRORS_PER_CHECK, ParsedFile
 
 
-def _checks() -> list[Check]:
-    return [
-        Check("stop_times.txt", ("gtfs_stop_times", "gtfs_trips"), lambda t: f"""
-            SELECT st.line, format('trip_id %L is not in trips.txt', st.trip_id)
-            FROM {t('gtfs_stop_times')} st
-            WHERE NOT EXISTS (SELECT 1 FROM {t('gtfs_trips')} tr WHERE tr.trip_id = st.trip_id)
-            ORDER BY st.line LIMIT {LIMIT}"""),
-        Check("stop_times.txt", ("gtfs_stop_times", "gtfs_stops"), lambda t: f"""
-            SELECT st.line, format('stop_id %L is not in stops.txt', st.stop_id)
-            FROM {t('gtfs_stop_times')} st
-            WHERE NOT EXISTS (SELECT 1 FROM {t('gtfs_stops')} s WHERE s.stop_id = st.stop_id)
-            ORDER BY st.line LIMIT {LIMIT}"""),
-        # One ordered pass finds repeated or decreasing stop_sequence (by file order within a
-        # trip's rows sorted by sequence), times that run backwards, and end stops without times.
-        Check("stop_times.txt", ("gtfs_stop_times",), lambda t: f"""
-            WITH o AS (
-                SELECT line, trip_id, stop_sequence, arrival_s, departure_s,
-                       lag(stop_sequence) OVER w AS prev_seq,
-                       max(coalesce(departure_s, arrival_s)) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING
-                                                                   AND 1 PRECEDING) AS prev_time,
-                       row_number() OVER w AS rn,
-                       count(*) OVER (PARTITION BY trip_id) AS n
-                FROM {t('gtfs_stop_times')}
-                WINDOW w AS (PARTITION BY trip_id ORDER BY stop_sequence, line))
-            SELECT line, CASE
-                WHEN stop_sequence = prev_seq THEN
-                    format('stop_sequence %s repeats in trip %L (stop_sequence must increase)',
-                           stop_sequence, trip_id)
-                WHEN stop_sequence < 0 THEN format('stop_sequence %s is negative', stop_sequence)
-                WHEN coalesce(arrival_s, departure_s) < prev_time THEN
-                    format('trip %L: stop_sequence %s is timed before the stop before it '
-                           '(times must not decrease along stop_sequence)', trip_id, stop_sequence)
-                WHEN arrival_s > departure_s THEN
-                    format('trip %L stop_sequence %s departs before it arrives', trip_id, stop_sequence)
-                ELSE format('trip %L: its %s stop (stop_sequence %s) needs an arrival or departure time',
-                            trip_id, CASE WHEN rn = 1 THEN 'first' ELSE 'last' END, stop_sequence)
-                END
-            FROM o
-            WHERE stop_sequence = prev_seq OR stop_sequence < 0
-               OR coalesce(arrival_s, departure_s) < prev_time
-               OR arrival_s > departure_s
-               OR ((rn = 1 OR rn = n) AND arrival_s IS NULL AND departure_s IS NULL)
-            ORDER BY line LIMIT {LIMIT}"""),
-        Check("trips.txt", ("gtfs_trips", "gtfs_routes"), lambda t: f"""
-            SELECT tr.line, format('route_id %L is not in routes.txt', tr.route_id)
-            FROM {t('gtfs_trips')} tr
-            WHERE NOT EXISTS (SELECT 1 FROM {t('gtfs_routes')} r WHERE r.route_id = tr.route_id)
-            ORDER BY tr.line LIMIT {LIMIT}"""),
-        Check("trips.txt", ("gtfs_trips",), lambda t: f"""
-            WITH service AS (
-                {_services_with_days(t)}
-            )
-            SELECT tr.line, format('trip %L has no service: service_id %L has no day in '
-                                   'calendar.txt or calendar_dates.txt', tr.trip_id, tr.service_id)
-            FROM {t('gtfs_trips')} tr
-            WHERE NOT EXISTS (SELECT 1 FROM service s WHERE s.service_id = tr.service_id)
-            ORDER BY tr.line LIMIT {LIMIT}"""),
-        Check("trips.txt", ("gtfs_trips", "gtfs_shapes"), lambda t: f"""
-            SELECT tr.line, format('shape_id %L is not in shapes.txt', tr.shape_id)
-            FROM {t('gtfs_trips')} tr
-            WHERE tr.shape_id IS NOT NULL AND tr.shape_id <> ''
-              AND NOT EXISTS (SELECT 1 FROM {t('gtfs_shapes')} s WHERE s.shape_id = tr.shape_id)
-            ORDER BY tr.line LIMIT {LIMIT}"""),
-        Check("trips.txt", ("gtfs_trips",), lambda t: f"""
-            SELECT line, format('direction_id %s must be 0 or 1', direction_id)
-            FROM {t('gtfs_trips')} WHERE direction_id NOT IN (0, 1)
-            ORDER BY line LIMIT {LIMIT}"""),
-        Check("frequencies.txt", ("gtfs_frequencies", "gtfs_trips"), lambda t: f"""
-            SELECT f.line, CASE
-                WHEN NOT EXISTS (SELECT 1 FROM {t('gtfs_trips')} tr WHERE tr.trip_id = f.trip_id)
-                    THEN format('trip_id %L is not in trips.txt', f.trip_id)
-                WHEN f.headway_secs <= 0 THEN format('headway_secs %s must be positive', f.headway_secs)
-                ELSE format('end_time %s is not after start_time %s', f.end_time, f.start_time) END
-            FROM {t('gtfs_frequencies')} f
-            WHERE NOT EXISTS (SELECT 1 FROM {t('gtfs_trips')} tr WHERE tr.trip_id = f.trip_id)
-               OR f.headway_secs <= 0 OR f.end_s <= f.start_s
-            ORDER BY f.line LIMIT {LIMIT}"""),
-        Check("stops.txt", ("gtfs_stops",), lambda t: f"""
-            SELECT line, CASE
-                WHEN stop_lat IS NULL OR stop_lon IS NULL THEN format('stop %L has no position', stop_id)
-                ELSE format('stop %L position %s,%s is not a valid latitude,longitude',
-                            stop_id, stop_lat, stop_lon) END
-            FROM {t('gtfs_stops')}
-            WHERE coalesce(location_type, 0) IN (0, 1, 2)
-              AND (stop_lat IS NULL OR stop_lon IS NULL OR stop_lat NOT BETWEEN -90 AND 90
-                   OR stop_lon NOT BETWEEN -180 AND 180 OR (stop_lat = 0 AND stop_lon = 0))
-            ORDER BY line LIMIT {LIMIT}"""),
-        Check("calendar.txt", ("gtfs_calendar",), lambda t: f"""
-            SELECT line, CASE WHEN end_date < start_date
-                THEN format('service %L ends (%s) before it starts (%s)', service_id, end_date, start_date)
-                ELSE format('service %L weekday flags must be 0 or 1', service_id) END
-            FROM {t('gtfs_calendar')}
-            WHERE end_date < start_date OR greatest(monday, tuesday, wednesday, thursday, friday,
-                  saturday, sunday) > 1 OR least(monday, tuesday, wednesday, thursday, friday,
-                  saturday, sunday) < 0
-            ORDER BY line LIMIT {LIMIT}"""),
-        Check("calendar_dates.txt", ("gtfs_calendar_dates",), lambda t: f"""
-            SELECT line, format('exception_type %s must be 1 (added) or 2 (removed)', exception_type)
-            FROM {t('gtfs_calendar_dates')} WHERE exception_type NOT IN (1, 2)
-            ORDER BY line LIMIT {LIMIT}"""),
-    ] + [_duplicate_check(file, table, keys) for file, table, keys in _KEYS]
+def _np(values: pa.Array, fill: float = np.nan) -> np.ndarray:
+    return np.asarray(pc.fill_null(values.cast(pa.float64()), fill).to_numpy(zero_copy_only=False))
 
 
-# Small tables get an explicit duplicate check that names both lines; stop_times and shapes are
-# covered by the ordered pass above and by their primary key.
-_KEYS = [
-    ("agency.txt", "gtfs_agency", ("agency_id",)),
-    ("stops.txt", "gtfs_stops", ("stop_id",)),
-    ("routes.txt", "gtfs_routes", ("route_id",)),
-    ("trips.txt", "gtfs_trips", ("trip_id",)),
-    ("calendar.txt", "gtfs_calendar", ("service_id",)),
-    ("calendar_dates.txt", "gtfs_calendar_dates", ("service_id", "date")),
-]
+def _col(parsed: ParsedFile, name: str) -> pa.Array:
+    return parsed.columns.get(name, pa.nulls(parsed.rows, pa.string()))
 
 
-def _duplicate_check(file: str, table: str, keys: tuple[str, ...]) -> Check:
-    cols = ", ".join(keys)
-    shown = " || ' ' || ".join(f"quote_nullable({k}::text)" for k in keys)
-    return Check(file, (table,), lambda t: f"""
-        SELECT max(line), format('duplicate {cols} %s (first on line %s)', {shown}, min(line))
-        FROM {t(table)} GROUP BY {cols} HAVING count(*) > 1
-        ORDER BY 1 LIMIT {LIMIT}""")
+def _missing_refs(values: pa.Array, known: pa.Array) -> np.ndarray:
+    present = pc.is_in(values, value_set=pc.unique(pc.drop_null(known)))
+    ok = pc.or_(pc.fill_null(present, False), pc.is_null(values))
+    return np.flatnonzero(~np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool))
 
 
-def _services_with_days(t: Callable[[str], str]) -> str:
-    parts = []
-    if t("gtfs_calendar"):
-        parts.append(f"""SELECT service_id FROM {t('gtfs_calendar')}
-                         WHERE greatest(monday, tuesday, wednesday, thursday, friday, saturday, sunday) = 1""")
-    if t("gtfs_calendar_dates"):
-        parts.append(f"SELECT service_id FROM {t('gtfs_calendar_dates')} WHERE exception_type = 1")
-    if not parts:
-        return "SELECT NULL::text AS service_id WHERE false"
-    return " UNION ".join(parts)
+class _Errors:
+    def __init__(self) -> None:
+        self.items: list[GtfsError] = []
+
+    def rows(self, parsed: ParsedFile, rows: np.ndarray, message: object) -> None:
+        for r in rows[:MAX_ERRORS_PER_CHECK]:
+            text = message(int(r)) if callable(message) else str(message)
+            self.items.append(GtfsError(parsed.spec.file, parsed.line_of(int(r)), text))
 
 
-CHECKS = _checks()
+def _duplicates(errors: _Errors, parsed: ParsedFile, keys: tuple[str, ...]) -> None:
+    if parsed.rows == 0 or not all(k in parsed.columns for k in keys):
+        return
+    cols = [parsed.columns[k] for k in keys]
+    table = pa.table({f"k{i}": c for i, c in enumerate(cols)}).append_column(
+        "row", pa.array(np.arange(parsed.rows, dtype=np.int64)))
+    grouped = table.group_by([f"k{i}" for i in range(len(keys))]).aggregate(
+        [("row", "min"), ("row", "max"), ("row", "count")])
+    dup = grouped.filter(pc.greater(grouped["row_count"], 1))
+    for i in range(min(dup.num_rows, MAX_ERRORS_PER_CHECK)):
+        values = " ".join(repr(dup[f"k{j}"][i].as_py()) for j in range(len(keys)))
+        first = int(dup["row_min"][i].as_py())
+        errors.items.append(GtfsError(parsed.spec.file, parsed.line_of(int(dup["row_max"][i].as_py())),
+                                      f"duplicate {', '.join(keys)} {values} (first on line {first + 2})"))
 
 
-async def run_checks(conn: asyncpg.Connection, loaded: dict[str, str]) -> list[GtfsError]:
-    """``loaded`` maps a partitioned table name to the staging table holding this feed's rows."""
+def check_feed(files: dict[str, ParsedFile]) -> list[GtfsError]:
+    errors = _Errors()
+    stops, routes, trips = files.get("stops.txt"), files.get("routes.txt"), files.get("trips.txt")
+    stop_times, shapes = files.get("stop_times.txt"), files.get("shapes.txt")
+    calendar, dates, freqs = files.get("calendar.txt"), files.get("calendar_dates.txt"), files.get("frequencies.txt")
 
-    def t(table: str) -> str:
-        return loaded.get(table, "")
+    for parsed in files.values():
+        if parsed.spec.key and parsed.spec.file != "frequencies.txt":
+            _duplicates(errors, parsed, parsed.spec.key)
+    if freqs is not None:
+        _duplicates(errors, freqs, ("trip_id", "start_s"))
+    if shapes is not None:
+        _duplicates(errors, shapes, ("shape_id", "shape_pt_sequence"))
 
-    errors: list[GtfsError] = []
-    for check in CHECKS:
-        if not all(table in loaded for table in check.needs):
-            continue
-        for line, problem in await conn.fetch(check.sql(t)):
-            errors.append(GtfsError(check.file, line, problem))
-    errors.sort(key=lambda e: (e.file, e.line or 0))
-    return errors
+    if stops is not None:
+        lat, lon = _np(_col(stops, "stop_lat")), _np(_col(stops, "stop_lon"))
+        ltype = _np(_col(stops, "location_type"), 0)
+        located = np.isin(ltype, (0, 1, 2))
+        bad = located & (np.isnan(lat) | np.isnan(lon) | (np.abs(lat) > 90) | (np.abs(lon) > 180)
+                         | ((lat == 0) & (lon == 0)))
+        ids = _col(stops, "stop_id")
+        errors.rows(stops, np.flatnonzero(bad), lambda r: (
+            f"stop {ids[r].as_py()!r} has no position" if np.isnan(lat[r]) or np.isnan(lon[r])
+            else f"stop {ids[r].as_py()!r} position {lat[r]},{lon[r]} is not a valid latitude,longitude"))
+
+    if trips is not None:
+        if routes is not None:
+            rows = _missing_refs(_col(trips, "route_id"), _col(routes, "route_id"))
+            errors.rows(trips, rows, lambda r: f"route_id {_col(trips, 'route_id')[r].as_py()!r} is not in routes.txt")
+        active = _services_with_days(calendar, dates)
+        rows = _missing_refs(_col(trips, "service_id"), active)
+        errors.rows(trips, rows, lambda r: (
+            f"trip {_col(trips, 'trip_id')[r].as_py()!r} has no service: service_id "
+            f"{_col(trips, 'service_id')[r].as_py()!r} has no day in calendar.txt or calendar_dates.txt"))
+        if shapes is not None:
+            rows = _missing_refs(_col(trips, "shape_id"), _col(shapes, "shape_id"))
+            errors.rows(trips, rows, lambda r: f"shape_id {_col(trips, 'shape_id')[r].as_py()!r} is not in shapes.txt")
+        direction = _np(_col(trips, "direction_id"), 0)
+        errors.rows(trips, np.flatnonzero(~np.isin(direction, (0, 1))),
+                    lambda r: f"direction_id {int(direction[r])} must be 0 or 1")
+
+    if stop_times is not None:
+        if trips is not None:
+            st_trips = _col(stop_times, "trip_id")
+            errors.rows(stop_times, _missing_refs(st_trips, _col(trips, "trip_id")),
+                        lambda r: f"trip_id {st_trips[r].as_py()!r} is not in trips.txt")
+        if stops is not None:
+            st_stops = _col(stop_times, "stop_id")
+            errors.rows(stop_times, _missing_refs(st_stops, _col(stops, "stop_id")),
+                        lambda r: f"stop_id {st_stops[r].as_py()!r} is not in stops.txt")
+        _stop_order(errors, stop_times)
+
+    if freqs is not None and freqs.rows:
+        if trips is not None:
+            f_trips = _col(freqs, "trip_id")
+            errors.rows(freqs, _missing_refs(f_trips, _col(trips, "trip_id")),
+                        lambda r: f"trip_id {f_trips[r].as_py()!r} is not in trips.txt")
+        headway = _np(_col(freqs, "headway_secs"), 1)
+        errors.rows(freqs, np.flatnonzero(headway <= 0), lambda r: f"headway_secs {int(headway[r])} must be positive")
+        start, end = _np(_col(freqs, "start_s")), _np(_col(freqs, "end_s"))
+        errors.rows(freqs, np.flatnonzero(end <= start), "end_time is not after start_time")
+
+    if calendar is not None and calendar.rows:
+        flags = np.stack([_np(_col(calendar, d), 0) for d in
+                          ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")])
+        errors.rows(calendar, np.flatnonzero(((flags != 0) & (flags != 1)).any(axis=0)),
+                    "weekday flags must be 0 or 1")
+        start = _col(calendar, "start_date").cast(pa.int32()).to_numpy(zero_copy_only=False)
+        end = _col(calendar, "end_date").cast(pa.int32()).to_numpy(zero_copy_only=False)
+        errors.rows(calendar, np.flatnonzero(np.nan_to_num(end, nan=1e9) < np.nan_to_num(start, nan=0)),
+                    "end_date is before start_date")
+    if dates is not None and dates.rows:
+        kind = _np(_col(dates, "exception_type"), 1)
+        errors.rows(dates, np.flatnonzero(~np.isin(kind, (1, 2))),
+                    lambda r: f"exception_type {int(kind[r])} must be 1 (added) or 2 (removed)")
+    out = errors.items
+    out.sort(key=lambda e: (e.file, e.line or 0))
+    return out
+
+
+def _services_with_days(calendar: ParsedFile | None, dates: ParsedFile | None) -> pa.Array:
+    found: list[pa.Array] = []
+    if calendar is not None and calendar.rows:
+        flags = np.stack([_np(_col(calendar, d), 0) for d in
+                          ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")])
+        found.append(pc.filter(_col(calendar, "service_id"), pa.array((flags == 1).any(axis=0))))
+    if dates is not None and dates.rows:
+        found.append(pc.filter(_col(dates, "service_id"), pc.equal(_col(dates, "exception_type"), 1)))
+    if not found:
+        return pa.array([], pa.string())
+    return pa.concat_arrays([f.cast(pa.string()) for f in found])
+
+
+def _stop_order(errors: _Errors, st: ParsedFile) -> None:
+    """Repeated stop_sequence, times that run backwards along stop_sequence, untimed end stops."""
+    n = st.rows
+    if n == 0:
+        return
+    codes = pc.dictionary_encode(_col(st, "trip_id")).indices.to_numpy(zero_copy_only=False)
+    codes = np.nan_to_num(codes.astype(np.float64), nan=-1).astype(np.int64)
+    seq = _np(_col(st, "stop_sequence"), -1).astype(np.int64)
+    arr = _np(_col(st, "arrival_s"))
+    dep = _np(_col(st, "departure_s"))
+    order = np.lexsort((np.arange(n), seq, codes))
+    c, s = codes[order], seq[order]
+    a = np.where(np.isnan(arr[order]), dep[order], arr[order])
+    d = np.where(np.isnan(dep[order]), arr[order], dep[order])
+    same = np.zeros(n, dtype=bool)
+    same[1:] = c[1:] == c[:-1]
+    trips = _col(st, "trip_id")
+
+    def trip(r: int) -> str:
+        return repr(trips[r].as_py())
+
+    repeat = np.zeros(n, dtype=bool)
+    repeat[1:] = same[1:] & (s[1:] == s[:-1])
+    errors.rows(st, order[repeat], lambda r: f"stop_sequence {seq[r]} repeats in trip {trip(r)} "
+                                             "(stop_sequence must increase along the trip)")
+    errors.rows(st, order[s < 0], lambda r: f"stop_sequence {seq[r]} is negative")
+    # running maximum of the previous departures within each trip
+    big = 1e7
+    timed = np.where(np.isnan(d), -1.0, d) + c * big
+    prev = np.maximum.accumulate(timed)
+    prev_max = np.full(n, -np.inf)
+    prev_max[1:] = prev[:-1] - c[1:] * big
+    back = same & ~np.isnan(a) & (a < prev_max) & ~repeat
+    errors.rows(st, order[back], lambda r: (f"trip {trip(r)}: stop_sequence {seq[r]} is timed before the stop "
+                                            "before it (times must not decrease along stop_sequence)"))
+    errors.rows(st, np.flatnonzero(arr > dep), lambda r: f"trip {trip(r)} stop_sequence {seq[r]} departs before it arrives")
+    first = ~same
+    last = np.ones(n, dtype=bool)
+    last[:-1] = ~same[1:]
+    untimed = (first | last) & np.isnan(a)
+    errors.rows(st, order[untimed], lambda r: (f"trip {trip(r)}: its first and last stops need times "
+                                               f"(stop_sequence {seq[r]} has none)"))

@@ -1,10 +1,12 @@
 -- Static GTFS, one feed version per import.
 --
--- Every GTFS table is LIST-partitioned by feed_id.  An import COPYs each file into a fresh,
--- unindexed table, validates it, builds its indexes and only then attaches it as a partition:
--- COPY runs at bare speed, a failed import leaves nothing half-loaded in the live tables, and an
--- old version is dropped with one DROP TABLE.  ``line`` is the 1-based line in the source file,
--- so errors found after loading still name the line.
+-- Every GTFS table is LIST-partitioned by feed_id.  An import checks the feed in memory, COPYs
+-- each file into a fresh unindexed table and only when the whole feed is valid attaches the tables
+-- as partitions and activates the version, in one transaction: COPY runs at bare speed, a failed
+-- import leaves nothing half-loaded in the live tables, and an old version is dropped with one
+-- DROP TABLE.  GTFS times are stored as seconds from the service day's start (``*_s``); hours may
+-- pass 24.  stop_times and shapes carry no primary key: the importer checks their uniqueness and
+-- the service reads them whole, by partition.
 
 CREATE TABLE feed_versions (
     feed_id         bigserial PRIMARY KEY,
@@ -20,19 +22,8 @@ CREATE TABLE feed_versions (
 );
 CREATE UNIQUE INDEX feed_versions_one_active ON feed_versions ((true)) WHERE status = 'active';
 
--- "HH:MM:SS", hours may pass 24 (the service day runs on past midnight).
-CREATE DOMAIN gtfs_time AS text CHECK (VALUE ~ '^\s*\d{1,3}:[0-5]\d:[0-5]\d\s*$');
-
-CREATE FUNCTION gtfs_time_s(t text) RETURNS integer
-LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURNS NULL ON NULL INPUT AS $$
-    SELECT split_part(btrim(t), ':', 1)::integer * 3600
-         + split_part(btrim(t), ':', 2)::integer * 60
-         + split_part(btrim(t), ':', 3)::integer
-$$;
-
 CREATE TABLE gtfs_agency (
     feed_id         bigint NOT NULL,
-    line            integer,
     agency_id       text,
     agency_name     text,
     agency_url      text,
@@ -45,7 +36,6 @@ CREATE TABLE gtfs_agency (
 
 CREATE TABLE gtfs_routes (
     feed_id             bigint NOT NULL,
-    line                integer,
     route_id            text NOT NULL,
     agency_id           text,
     route_short_name    text,
@@ -61,7 +51,6 @@ CREATE TABLE gtfs_routes (
 
 CREATE TABLE gtfs_stops (
     feed_id             bigint NOT NULL,
-    line                integer,
     stop_id             text NOT NULL,
     stop_code           text,
     stop_name           text,
@@ -80,7 +69,6 @@ CREATE TABLE gtfs_stops (
 
 CREATE TABLE gtfs_trips (
     feed_id               bigint NOT NULL,
-    line                  integer,
     route_id              text NOT NULL,
     service_id            text NOT NULL,
     trip_id               text NOT NULL,
@@ -96,10 +84,9 @@ CREATE TABLE gtfs_trips (
 
 CREATE TABLE gtfs_stop_times (
     feed_id             bigint NOT NULL,
-    line                integer,
     trip_id             text NOT NULL,
-    arrival_time        gtfs_time,
-    departure_time      gtfs_time,
+    arrival_s           integer,
+    departure_s         integer,
     stop_id             text NOT NULL,
     stop_sequence       integer NOT NULL,
     stop_headsign       text,
@@ -108,26 +95,20 @@ CREATE TABLE gtfs_stop_times (
     continuous_pickup   integer,
     continuous_drop_off integer,
     shape_dist_traveled double precision,
-    timepoint           integer,
-    arrival_s           integer GENERATED ALWAYS AS (gtfs_time_s(arrival_time)) STORED,
-    departure_s         integer GENERATED ALWAYS AS (gtfs_time_s(departure_time)) STORED,
-    PRIMARY KEY (feed_id, trip_id, stop_sequence)
+    timepoint           integer
 ) PARTITION BY LIST (feed_id);
 
 CREATE TABLE gtfs_shapes (
     feed_id             bigint NOT NULL,
-    line                integer,
     shape_id            text NOT NULL,
     shape_pt_lat        double precision NOT NULL,
     shape_pt_lon        double precision NOT NULL,
     shape_pt_sequence   integer NOT NULL,
-    shape_dist_traveled double precision,
-    PRIMARY KEY (feed_id, shape_id, shape_pt_sequence)
+    shape_dist_traveled double precision
 ) PARTITION BY LIST (feed_id);
 
 CREATE TABLE gtfs_calendar (
     feed_id    bigint NOT NULL,
-    line       integer,
     service_id text NOT NULL,
     monday     integer NOT NULL,
     tuesday    integer NOT NULL,
@@ -143,7 +124,6 @@ CREATE TABLE gtfs_calendar (
 
 CREATE TABLE gtfs_calendar_dates (
     feed_id        bigint NOT NULL,
-    line           integer,
     service_id     text NOT NULL,
     date           date NOT NULL,
     exception_type integer NOT NULL,
@@ -152,21 +132,17 @@ CREATE TABLE gtfs_calendar_dates (
 
 CREATE TABLE gtfs_frequencies (
     feed_id      bigint NOT NULL,
-    line         integer,
     trip_id      text NOT NULL,
-    start_time   gtfs_time NOT NULL,
-    end_time     gtfs_time NOT NULL,
+    start_s      integer NOT NULL,
+    end_s        integer NOT NULL,
     headway_secs integer NOT NULL,
     exact_times  integer,
-    start_s      integer GENERATED ALWAYS AS (gtfs_time_s(start_time)) STORED,
-    end_s        integer GENERATED ALWAYS AS (gtfs_time_s(end_time)) STORED,
-    PRIMARY KEY (feed_id, trip_id, start_time)
+    PRIMARY KEY (feed_id, trip_id, start_s)
 ) PARTITION BY LIST (feed_id);
 
 -- Optional: translations.txt carries the English stop names and headsigns beside the Chinese.
 CREATE TABLE gtfs_translations (
     feed_id       bigint NOT NULL,
-    line          integer,
     table_name    text NOT NULL,
     field_name    text NOT NULL,
     language      text NOT NULL,

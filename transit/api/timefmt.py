@@ -1,0 +1,29 @@
+"""Instants at the API's edge: ISO 8601 with the agency zone's offset.
+
+Inside, every instant is POSIX seconds; a rider's app shows local clock times, so each one leaves
+the service as ``2026-11-28T08:05:00+08:00``: unambiguous, and readable as it stands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import zoneinfo
+
+
+@functools.lru_cache(maxsize=64)
+def zone(name: str) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(name)
+
+
+def iso(ts: float | None, tz: dt.tzinfo) -> str | None:
+    """Whole seconds, with the offset of ``tz`` at that instant (None stays None)."""
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(round(ts), tz).isoformat()
+
+
+def service_date_iso(yyyymmdd: str | None) -> str | None:
+    if not yyyymmdd or len(yyyymmdd) != 8:
+        return yyyymmdd
+    return f"{yyyymmdd[:4]}-{yyyymmdd[4:6]}-{yyyymmdd[6:]}"
