@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -95,7 +96,7 @@ async def test_frequency_trips_expand_to_one_instance_per_headway(pool: asyncpg.
     trip = index.find_trip("1")
     assert trip is not None and index.is_frequency_trip(trip)
     starts = sorted(i.start_ts for i in instances_between(index, t0, t0 + 3600, [trip]))
-    gaps = {b - a for a, b in zip(starts, starts[1:], strict=False)}
+    gaps = {b - a for a, b in itertools.pairwise(starts)}
     assert gaps == {600.0}
     ids = {i.entity_id(index) for i in instances_between(index, t0, t0 + 3600, [trip])}
     assert len(ids) == len(starts)  # each instance has its own stable id (start time in it)

@@ -43,7 +43,7 @@ def test_a_wrong_value_names_its_key(environ: dict[str, str], key: str) -> None:
 def test_bad_toml_names_the_file(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("[http\nport = 1")
-    with pytest.raises(ConfigError, match="bad.toml"):
+    with pytest.raises(ConfigError, match=r"bad\.toml"):
         load_settings(environ={}, config_file=config)
 
 

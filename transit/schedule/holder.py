@@ -65,7 +65,7 @@ class ScheduleHolder:
         while True:
             queue: asyncio.Queue[str] = asyncio.Queue()
 
-            def on_notify(*args: Any) -> None:
+            def on_notify(*args: Any, queue: asyncio.Queue[str] = queue) -> None:
                 queue.put_nowait(args[3])
 
             try:

@@ -36,7 +36,7 @@ def parse_gtfs_date(text: str) -> dt.date:
 
 
 def format_gtfs_time(seconds: float) -> str:
-    s = int(round(seconds))
+    s = round(seconds)
     return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
