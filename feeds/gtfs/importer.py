@@ -14,7 +14,6 @@ import asyncio
 import io
 import logging
 import time
-import zoneinfo
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +25,9 @@ import pyarrow.csv as pacsv
 from feeds.gtfs.checks import check_feed
 from feeds.gtfs.errors import GtfsError, GtfsImportFailed, translate_unique_error
 from feeds.gtfs.parse import ParsedFile, merge_parsed, read_file, split_rows
+from feeds.gtfs.preflight import check_files
 from feeds.gtfs.progress import Progress
-from feeds.gtfs.source import GtfsSource, iter_rows
+from feeds.gtfs.source import GtfsSource
 from feeds.gtfs.spec import BY_FILE, FILES, FileSpec
 from transit.schedule.holder import FEED_CHANNEL
 
@@ -57,45 +57,6 @@ class ImportResult:
 
 def staging_table(table: str, feed_id: int) -> str:
     return f"{table}_v{int(feed_id)}"
-
-
-def _preflight(source: GtfsSource) -> tuple[list[GtfsError], dict[str, list[str]], str | None]:
-    """Check files and columns before anything is parsed."""
-    errors: list[GtfsError] = []
-    headers: dict[str, list[str]] = {}
-    for spec in FILES:
-        if not source.has(spec.file):
-            if spec.required:
-                errors.append(GtfsError(spec.file, None, "required file is missing"))
-            continue
-        header = source.header(spec.file)
-        headers[spec.file] = header
-        for column in spec.required_columns:
-            if column not in header:
-                errors.append(GtfsError(spec.file, 1, f"required column {column} is missing"))
-        seen: set[str] = set()
-        for column in header:
-            if column in seen and column:
-                errors.append(GtfsError(spec.file, 1, f"column {column} appears twice"))
-            seen.add(column)
-    if not source.has("calendar.txt") and not source.has("calendar_dates.txt"):
-        errors.append(GtfsError("calendar.txt", None, "required file is missing (calendar.txt or "
-                                                     "calendar_dates.txt must be present)"))
-    timezone = None
-    if "agency.txt" in headers and "agency_timezone" in headers["agency.txt"]:
-        zones = [(i + 2, row.get("agency_timezone", "")) for i, row in enumerate(iter_rows(source, "agency.txt"))]
-        for line, zone in zones:
-            try:
-                zoneinfo.ZoneInfo(zone)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                errors.append(GtfsError("agency.txt", line, f"agency_timezone {zone!r} is not a time zone"))
-            else:
-                timezone = timezone or zone
-        if len({z for _, z in zones}) > 1:
-            errors.append(GtfsError("agency.txt", None, "all agencies must share one agency_timezone"))
-        if not zones:
-            errors.append(GtfsError("agency.txt", None, "has no agency"))
-    return errors, headers, timezone
 
 
 def failed(pieces: list[asyncio.Future[ParsedFile]]) -> bool:
@@ -222,7 +183,7 @@ async def import_gtfs(
         timings[stage] = round(time.perf_counter() - started - sum(timings.values()), 4)
 
     with GtfsSource(Path(path)) as source:
-        errors, headers, timezone = _preflight(source)
+        errors, headers, timezone = check_files(source)
         # zipping a folder is slow; it runs beside everything else (zlib releases the GIL)
         archiving = asyncio.ensure_future(asyncio.to_thread(source.archive))
         pieces = {} if errors else _start_parsing(source, headers)

@@ -54,8 +54,8 @@ class Hub:
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """Departures of one day type: ``periods`` are (from "HH:MM", headway minutes), the last
-    departure is at or before ``last``."""
+    """Departures of one day type: ``periods`` are (from "HH:MM", headway minutes); the last
+    bus leaves at ``last``."""
 
     periods: tuple[tuple[str, int], ...]
     last: str
@@ -70,6 +70,8 @@ class Profile:
             out.append(t)
             k = max(i for i, s in enumerate(starts) if s <= t) if t >= starts[0] else 0
             t += heads[k]
+        if out and out[-1] < end:
+            out.append(end)  # the published last bus (末班车) leaves at ``last`` exactly
         return out
 
 
@@ -189,9 +191,9 @@ def _run(w: Walk, calls: list[Call], service: Service, start_s: int) -> list[tup
         if k == 0:
             times.append((start_s, start_s))
             continue
-        t += (base[k] - base[k - 1]) * service.factor(t)
-        arrival = int(round(t))
-        dwell = 0 if k == len(calls) - 1 else int(round(call.dwell_s * (1.0 + 0.4 * (service.factor(t) - 1.0))))
+        t += float(base[k] - base[k - 1]) * service.factor(t)
+        arrival = round(t)
+        dwell = 0 if k == len(calls) - 1 else round(call.dwell_s * (1.0 + 0.4 * (service.factor(t) - 1.0)))
         times.append((arrival, arrival + dwell))
         t = arrival + dwell
     return times
@@ -371,12 +373,12 @@ def build_feed(net: Network) -> Feed:
         ["table_name", "field_name", "language", "translation", "record_id", "record_sub_id", "field_value"],
         translations,
     )
-    start = min(s.start for s in net.services)
-    end = max(s.end for s in net.services)
+    feed_start = min(s.start for s in net.services)
+    feed_end = max(s.end for s in net.services)
     feed.files["feed_info.txt"] = (
         ["feed_publisher_name", "feed_publisher_url", "feed_lang", "default_lang", "feed_start_date",
          "feed_end_date", "feed_version"],
-        [[net.publisher, net.publisher_url, net.lang, "en", start.strftime("%Y%m%d"), end.strftime("%Y%m%d"),
+        [[net.publisher, net.publisher_url, net.lang, "en", feed_start.strftime("%Y%m%d"), feed_end.strftime("%Y%m%d"),
           net.feed_version]],
     )
     return feed

@@ -19,7 +19,7 @@ around 明水古城.  What the network exercises:
 - 游1 章丘站—明水古城: a tourist shuttle published with frequencies.txt (headway based).
 
 Weekday (WD) and weekend (WE) timetables differ in headways; first buses leave about 06:00,
-last departures are 21:00–21:30.  The fixed-date public holidays (1 January, 1–5 May, 1–7
+last buses leave between 21:00 and 22:00.  The fixed-date public holidays (1 January, 1–5 May, 1–7
 October) run the weekend timetable; make-up working days are not modelled.  Stop names are
 Chinese with English in translations.txt (stops.stop_name, routes.route_long_name,
 trips.trip_headsign, agency.agency_name).
@@ -152,29 +152,29 @@ def _we(base: int, last: str, evening: int | None = None) -> Profile:
 
 
 _LINES = [
-    Line("1", "1", "章丘站—山东大学(章丘)", "Zhangqiu Railway Station – Shandong University (Zhangqiu Campus)",
+    Line("1", "1", "章丘站—山东大学(章丘)", "Zhangqiu Railway Station - Shandong University (Zhangqiu Campus)",
          "E60012", ("RS", "CN2", "CN1", "CM", "CS1", "CS2", "E1S2", "SDU"), frozenset({"RS", "SDU"}),
-         {"WD": _wd(8, 12, 15, "21:30"), "WE": _we(12, "21:30", 15)}),
-    Line("2", "2", "女郎山—绣源河", "Nulangshan – Xiuyuan River", "0068B7",
+         {"WD": _wd(8, 12, 15, "22:00"), "WE": _we(12, "21:30", 15)}),
+    Line("2", "2", "女郎山—绣源河", "Nulangshan - Xiuyuan River", "0068B7",
          ("NLS", "W2M", "W1M", "K", "J", "JN", "KN", "K", "J", "CM", "E1M", "E2M", "XYH"),
          frozenset({"NLS", "J", "XYH"}),
          {"WD": _wd(10, 15, 20, "21:30"), "WE": _we(15, "21:00", 20)}),
-    Line("3", "3", "章丘汽车站—双山街道", "Zhangqiu Bus Station – Shuangshan Subdistrict", "009944",
+    Line("3", "3", "章丘汽车站—双山街道", "Zhangqiu Bus Station - Shuangshan Subdistrict", "009944",
          ("W1N1", "CN1", "E1N1", "E1M", "E1S1", "SS"), frozenset({"W1N1", "SS"}),
-         {"WD": _wd(12, 15, 20, "21:00", first="06:10"), "WE": _we(20, "21:00")}),
+         {"WD": _wd(12, 15, 20, "21:30", first="06:10"), "WE": _we(20, "21:00")}),
     Line("4", "4", "环线(章丘汽车站)", "Loop line (Zhangqiu Bus Station)", "F39800",
          ("W1N1", "CN1", "E1N1", "E1M", "E1S1", "CS1", "GOV", "W1S1", "W1M", "W1N1"), frozenset({"W1N1", "GOV"}),
          {"WD": _wd(15, 20, 30, "21:30"), "WE": _we(20, "21:30", 30)}, loop=True, dir1_offset_min=8),
-    Line("5", "5", "章丘站—章丘区政府", "Zhangqiu Railway Station – Zhangqiu District Government", "8F2C8E",
+    Line("5", "5", "章丘站—章丘区政府", "Zhangqiu Railway Station - Zhangqiu District Government", "8F2C8E",
          ("RS", "CN2", "W1N2", "W1N1", "W1M", "W1S1", "GOV"), frozenset({"RS", "W1N1", "GOV"}),
-         {"WD": _wd(15, 20, 30, "21:00"), "WE": _we(25, "21:00")}),
-    Line("7", "7", "女郎山—山东大学(章丘)", "Nulangshan – Shandong University (Zhangqiu Campus)", "00A0E9",
+         {"WD": _wd(15, 20, 30, "21:30"), "WE": _we(25, "21:00")}),
+    Line("7", "7", "女郎山—山东大学(章丘)", "Nulangshan - Shandong University (Zhangqiu Campus)", "00A0E9",
          ("NLS", "W2S1", "W2S2", "W1S2", "CS2", "E1S2", "SDU"), frozenset({"NLS", "SDU"}),
          {"WD": _wd(15, 20, 30, "21:00"), "WE": _we(30, "21:00")}),
-    Line("8", "8", "绣源河—章丘站", "Xiuyuan River – Zhangqiu Railway Station", "7A5230",
+    Line("8", "8", "绣源河—章丘站", "Xiuyuan River - Zhangqiu Railway Station", "7A5230",
          ("XYH", "E2M", "E2N1", "E2N2", "E1N2", "CN2", "RS"), frozenset({"XYH", "RS"}),
          {"WD": _wd(15, 25, 30, "21:30"), "WE": _we(25, "21:30")}),
-    Line("Y1", "游1", "章丘站—明水古城(旅游专线)", "Zhangqiu Railway Station – Mingshui Old Town (tourist line)",
+    Line("Y1", "游1", "章丘站—明水古城(旅游专线)", "Zhangqiu Railway Station - Mingshui Old Town (tourist line)",
          "D4145A", ("RS", "CN2", "CN1", "JN", "J"), frozenset({"RS", "J"}),
          {"WD": Profile((("08:00", 20),), "18:00"), "WE": Profile((("07:30", 10), ("17:00", 15)), "19:00")},
          frequency=True, dir1_offset_min=10),

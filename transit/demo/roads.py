@@ -12,6 +12,7 @@ the same equirectangular projection the schedule index uses.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -50,7 +51,7 @@ def edge_points(a: tuple[float, float], b: tuple[float, float], bend_m: float = 
     ax, ay = a
     bx, by = b
     length = math.hypot(bx - ax, by - ay)
-    n = max(2, int(math.ceil(length / STEP_M)) + 1)
+    n = max(2, math.ceil(length / STEP_M) + 1)
     t = np.linspace(0.0, 1.0, n)
     ux, uy = (bx - ax) / length, (by - ay) / length
     nx, ny = -uy, ux  # left normal
@@ -76,7 +77,7 @@ class RoadGraph:
              wiggle_m: float = 0.0) -> None:
         """Edges between consecutive ``names`` along one road."""
         bends = bend_m if isinstance(bend_m, list) else [bend_m] * (len(names) - 1)
-        for (a, b), bend in zip(zip(names, names[1:], strict=False), bends, strict=True):
+        for (a, b), bend in zip(itertools.pairwise(names), bends, strict=True):
             if (a, b) in self.edges or (b, a) in self.edges:
                 raise ValueError(f"edge {a}-{b} defined twice")
             pts = edge_points(self.nodes[a], self.nodes[b], bend, wiggle_m)
@@ -106,13 +107,13 @@ class Walk:
         return float(self.cum_m[-1])
 
     def time_at(self, dist_m: float | F64) -> F64:
-        return np.interp(dist_m, self.cum_m, self.cum_time_s)
+        return np.asarray(np.interp(dist_m, self.cum_m, self.cum_time_s), dtype=np.float64)
 
 
 def walk(graph: RoadGraph, nodes: list[str]) -> Walk:
     pieces: list[F64] = []
     speeds: list[F64] = []
-    for a, b in zip(nodes, nodes[1:], strict=False):
+    for a, b in itertools.pairwise(nodes):
         edge, forward = graph.find_edge(a, b)
         pts = edge.points if forward else edge.points[::-1]
         if pieces:
@@ -126,7 +127,7 @@ def walk(graph: RoadGraph, nodes: list[str]) -> Walk:
     # the speed of a step is that of the edge its end point belongs to
     cum_time = np.concatenate([[0.0], np.cumsum(step / speed[1:])])
     node_dist = [0.0]
-    for a, b in zip(nodes, nodes[1:], strict=False):
+    for a, b in itertools.pairwise(nodes):
         edge, _ = graph.find_edge(a, b)
         node_dist.append(node_dist[-1] + edge.length_m)
     return Walk(tuple(nodes), points, cum, tuple(node_dist), cum_time)
