@@ -9,7 +9,7 @@ are merged (union of minutes, the larger of counts):
   CrossCycle reports.
 * Indiana events: the controller is online in the minutes it logged anything, and across gaps of
   at most ``event_gap_s``; a quarter hour with gap-outs or max-outs (4, 5) or cycle/split changes
-  (132-149) ran a real-time (actuated or adaptive) mode; flash is 173 with a parameter other than
+  (132, 134-149) ran a real-time (actuated or adaptive) mode; flash is 173 with a parameter other than
   2 (not flash) or pattern 255; cycles are green-to-green intervals of the reference phase (phase
   2, or the phase with the most greens); plans are the 131 pattern changes.
 
@@ -28,7 +28,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from signals import codes as ec
-from signals.modes import CATEGORY_NAMES_ZH, FAILURE_CATEGORIES, GAT1049_MODES, REALTIME_CATEGORIES, ModeCategory
+from signals.modes import (
+    CATEGORY_NAMES_ZH,
+    FAILURE_CATEGORIES,
+    GAT1049_MODES,
+    REALTIME_CATEGORIES,
+    ModeCategory,
+)
 from signals.status import StatusMessage
 from transit.settings import SignalSettings
 
@@ -180,7 +186,7 @@ def _event_timelines(win: DayWindow, ev: EventInput, grid: np.ndarray,
     online = np.zeros(n, dtype=bool)
     minutes = np.unique(ev.active_minutes)
     if len(minutes):
-        starts = minutes * 60
+        starts = minutes * 60 + round(win.day_start - win.op_start)  # grid index of each minute
         ends = starts + 60
         gaps = starts[1:] - ends[:-1]
         bridge = gaps <= settings.event_gap_s
@@ -189,7 +195,7 @@ def _event_timelines(win: DayWindow, ev: EventInput, grid: np.ndarray,
         span_end[:-1] = np.where(bridge, starts[1:], ends[:-1])
         delta = np.zeros(n + 1, dtype=np.int32)
         np.add.at(delta, np.clip(starts, 0, n), 1)
-        np.add.at(delta, np.clip(span_end, 0, n), -1)
+        np.add.at(delta, np.clip(np.maximum(span_end, starts), 0, n), -1)
         online = np.cumsum(delta[:-1]) > 0
     offset = grid - win.day_start
     # flash: 173 (param != 2) and pattern 255 switch it on; 173 = 2 and any other pattern off
@@ -206,7 +212,7 @@ def _event_timelines(win: DayWindow, ev: EventInput, grid: np.ndarray,
     actuation = (ev.code == ec.PHASE_GAP_OUT) | (ev.code == ec.PHASE_MAX_OUT) | (
         (ev.code >= ec.CYCLE_LENGTH_CHANGE) & (ev.code <= ec.SPLIT_CHANGE_LAST) & (ev.code != 133))
     in_day = (ev.ts >= win.day_start) & (ev.ts < win.day_end)
-    n_bins = int(math.ceil(n / ACTUATION_BIN_S))
+    n_bins = math.ceil((win.day_end - win.day_start) / ACTUATION_BIN_S) + 1
     bins = np.zeros(n_bins, dtype=bool)
     hit = ((ev.ts[actuation & in_day] - win.day_start) // ACTUATION_BIN_S).astype(np.int64)
     bins[np.clip(hit, 0, n_bins - 1)] = True
@@ -281,54 +287,6 @@ def compute_controller_day(controller_id: str, win: DayWindow, msgs: Sequence[St
             mode_min[key] = minutes
 
     lo, hi = win.op_start, win.op_end
-    status_changes: list[dict[str, object]] = []
-    prev: tuple[object, object] | None = None
-    for m in sorted((m for m in msgs if m.kind == "mode"), key=lambda m: m.ts):
-        key = (m.mode, m.plan_no)
-        if key != prev and prev is not None and lo <= m.ts < hi:
-            status_changes.append({"at": _local_clock(m.ts, tz), "plan": m.plan_no, "mode": m.mode})
-        prev = key
-    event_changes: list[dict[str, object]] = []
-    pattern = ev.code == ec.COORD_PATTERN_CHANGE
-    last: int | None = None
-    for ts, plan in zip(ev.ts[pattern].tolist(), ev.param[pattern].tolist(), strict=True):
-        if plan != last and last is not None and lo <= ts < hi:
-            event_changes.append({"at": _local_clock(ts, tz), "plan": plan})
-        last = plan
-    best = event_changes if len(event_changes) >= len(status_changes) else status_changes
-    return len(best), best
-
-
-def _minutes(mask: np.ndarray) -> float:
-    return round(float(mask.sum()) / 60.0, 2)
-
-
-def compute_controller_day(controller_id: str, win: DayWindow, msgs: Sequence[StatusMessage],
-                           ev: EventInput, settings: SignalSettings, tz: str) -> ControllerDay:
-    """The day's figures and verdict for one controller (see the module docstring)."""
-    zone = zoneinfo.ZoneInfo(tz)
-    grid = np.arange(win.op_start, win.op_end, 1.0) if win.op_end > win.op_start else np.zeros(0)
-    s_online, s_cats = _status_timelines(win, msgs, grid, settings)
-    e_online, e_realtime, e_flash = _event_timelines(win, ev, grid, settings)
-    realtime_cat = np.isin(s_cats, [_CAT_INDEX[c] for c in REALTIME_CATEGORIES])
-    failure_cat = np.isin(s_cats, [_CAT_INDEX[c] for c in FAILURE_CATEGORIES])
-    flash = (s_online & failure_cat) | e_flash
-    online = s_online | e_online
-    realtime = ((s_online & realtime_cat) | e_realtime) & ~flash
-    mode_min: dict[str, float] = {}
-    for cat in _CATEGORIES:
-        minutes = _minutes(s_online & (s_cats == _CAT_INDEX[cat]))
-        if minutes:
-            mode_min[cat.value] = minutes
-    if e_online.any():
-        ev_rt = _minutes(e_realtime & ~s_online)
-        if ev_rt:
-            mode_min["actuated_from_events"] = ev_rt
-        ev_flash = _minutes(e_flash & ~s_online)
-        if ev_flash:
-            mode_min["flash_from_events"] = ev_flash
-
-    lo, hi = win.op_start, win.op_end
     status_cycles = np.array([m.cycle_len_s for m in msgs
                               if m.kind == "cycle" and lo <= m.ts < hi and m.cycle_len_s])
     event_cycles = _cycles_from_events(ev, lo, hi, settings.min_cycles)
@@ -391,109 +349,10 @@ def compute_controller_day(controller_id: str, win: DayWindow, msgs: Sequence[St
     return ControllerDay(
         controller_id=controller_id, day=win.day, operating_min=round(op_min, 2),
         online_min=online_min, realtime_min=realtime_min, flash_min=flash_min, mode_min=mode_min,
-        cycles=int(len(lengths)), cycle_mean_s=cyc_mean, cycle_std_s=cyc_std, cycle_min_s=cyc_min,
+        cycles=len(lengths), cycle_mean_s=cyc_mean, cycle_std_s=cyc_std, cycle_min_s=cyc_min,
         cycle_max_s=cyc_max, cycle_cv=cyc_cv, plan_changes=plan_changes, plans=plans,
         cycle_length_changes=cycle_changes, split_changes=split_changes, gap_outs=gap_outs,
         max_outs=max_outs, events=int(ev.total), status_messages=n_status,
         realtime=reason_code is None, reason_code=reason_code, reason=reason, evidence=evidence,
-        partial=win.partial,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class CameraDay:
-    camera_id: str
-    heartbeats: int = 0
-    captures: int | None = None
-
-
-def camera_reported(cam: CameraDay | None, settings: SignalSettings) -> bool:
-    """A camera reported on a day when it sent a heartbeat or a capture count of at least
-    ``camera_min_captures``."""
-    if cam is None:
-        return False
-    return cam.heartbeats > 0 or (cam.captures is not None and cam.captures >= settings.camera_min_captures)
-
-
-@dataclass(frozen=True, slots=True)
-class IntersectionDay:
-    """One row of the coverage log."""
-
-    intersection_id: str
-    day: dt.date
-    operating_min: float
-    online_min: float
-    realtime_min: float
-    flash_min: float
-    mode_min: dict[str, float]
-    cycles: int
-    cycle_mean_s: float | None
-    cycle_std_s: float | None
-    cycle_min_s: float | None
-    cycle_max_s: float | None
-    cycle_cv: float | None
-    plan_changes: int
-    plans: list[dict[str, object]]
-    cycle_length_changes: int
-    split_changes: int
-    gap_outs: int
-    max_outs: int
-    events: int
-    status_messages: int
-    cameras: dict[str, dict[str, object]]
-    realtime: bool
-    reason_code: str | None
-    reason: str | None
-    evidence: list[str]
-    controllers: dict[str, dict[str, object]]
-    partial: bool
-
-
-def _controller_summary(cd: ControllerDay) -> dict[str, object]:
-    return {"online_min": cd.online_min, "realtime_min": cd.realtime_min, "flash_min": cd.flash_min,
-            "cycles": cd.cycles, "cycle_cv": cd.cycle_cv, "plan_changes": cd.plan_changes,
-            "events": cd.events, "status_messages": cd.status_messages, "realtime": cd.realtime,
-            "reason_code": cd.reason_code, "reason": cd.reason}
-
-
-def combine_intersection_day(intersection_id: str, win: DayWindow, controller_days: Sequence[ControllerDay],
-                             cameras: Sequence[str], camera_days: dict[str, CameraDay],
-                             settings: SignalSettings) -> IntersectionDay:
-    """The intersection's row: real-time only when every controller of it was; the weakest
-    controller's minutes; counts summed; each camera's report."""
-    cams = {}
-    for cam in cameras:
-        found = camera_days.get(cam)
-        cams[cam] = {"reported": camera_reported(found, settings),
-                     "heartbeats": found.heartbeats if found else 0,
-                     "captures": found.captures if found else None}
-    if not controller_days:
-        return IntersectionDay(
-            intersection_id, win.day, round(win.operating_min, 2), 0.0, 0.0, 0.0, {}, 0, None, None, None,
-            None, None, 0, [], 0, 0, 0, 0, 0, 0, cams, False, "no_controller",
-            "no signal controller is registered for the intersection", [], {}, win.partial)
-    failing = [cd for cd in controller_days if not cd.realtime]
-    primary = failing[0] if failing else controller_days[0]
-    most_cycles = max(controller_days, key=lambda cd: cd.cycles)
-    several = len(controller_days) > 1
-    evidence = [f"{cd.controller_id}: {e}" if several else e for cd in controller_days for e in cd.evidence]
-    return IntersectionDay(
-        intersection_id=intersection_id, day=win.day, operating_min=primary.operating_min,
-        online_min=min(cd.online_min for cd in controller_days),
-        realtime_min=min(cd.realtime_min for cd in controller_days),
-        flash_min=max(cd.flash_min for cd in controller_days),
-        mode_min=primary.mode_min, cycles=most_cycles.cycles, cycle_mean_s=most_cycles.cycle_mean_s,
-        cycle_std_s=most_cycles.cycle_std_s, cycle_min_s=most_cycles.cycle_min_s,
-        cycle_max_s=most_cycles.cycle_max_s, cycle_cv=most_cycles.cycle_cv,
-        plan_changes=sum(cd.plan_changes for cd in controller_days), plans=primary.plans,
-        cycle_length_changes=sum(cd.cycle_length_changes for cd in controller_days),
-        split_changes=sum(cd.split_changes for cd in controller_days),
-        gap_outs=sum(cd.gap_outs for cd in controller_days), max_outs=sum(cd.max_outs for cd in controller_days),
-        events=sum(cd.events for cd in controller_days),
-        status_messages=sum(cd.status_messages for cd in controller_days),
-        cameras=cams, realtime=not failing, reason_code=primary.reason_code,
-        reason=(f"controller {primary.controller_id}: {primary.reason}" if several and primary.reason
-                else primary.reason),
-        evidence=evidence, controllers={cd.controller_id: _controller_summary(cd) for cd in controller_days},
         partial=win.partial,
     )

@@ -45,7 +45,8 @@ _ISO = (r"^(?P<y>\d{4})-(?P<mo>\d{1,2})-(?P<d>\d{1,2})[ T](?P<h>\d{1,2}):(?P<mi>
         r"(?::(?P<s>\d{1,2})(?:[.,](?P<f>\d{1,9}))?)?\s*(?P<z>Z|[+-]\d{2}(?::?\d{2})?)?$")
 _US = (r"^(?P<mo>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})[ T](?P<h>\d{1,2}):(?P<mi>\d{1,2})"
        r"(?::(?P<s>\d{1,2})(?:[.,](?P<f>\d{1,9}))?)?\s*(?P<ampm>[AaPp][Mm])?$")
-_NUMBER = re.compile(r"^\s*-?\d+\s*$")
+_TS_LIKE_ISO = re.compile(_ISO)
+_TS_LIKE_US = re.compile(_US)
 _EPOCH_DAYS_2000 = 10957
 _DAYS_IN_MONTH = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
@@ -82,18 +83,24 @@ def _norm(name: str) -> str:
 
 def _first_line(data: bytes) -> tuple[list[str], int]:
     """Fields of the first non-empty line, and that line's number (1-based)."""
-    for number, raw in enumerate(data.split(b"\n", 64)[:64], start=1):
+    start = 0
+    for number in range(1, 65):
+        end = data.find(b"\n", start)
+        raw = data[start:] if end < 0 else data[start:end]
         text = raw.decode("utf-8", errors="replace").strip().lstrip("\ufeff")
         if text:
             return [part.strip().strip('"') for part in text.split(",")], number
+        if end < 0:
+            break
+        start = end + 1
     return [], 0
 
 
 def _layout(first: list[str], default_signal: str | None) -> tuple[list[str], bool]:
     """Column roles in file order, and whether the first line is a header."""
-    roles = [HEADER_ALIASES.get(_norm(f)) for f in first]
-    looks_header = any(roles) or sum(any(c.isalpha() for c in f) for f in first) >= 2
-    if looks_header:
+    ts_cols = [i for i, f in enumerate(first) if _TS_LIKE_ISO.match(f) or _TS_LIKE_US.match(f)]
+    if not ts_cols:  # no timestamp on the first line: it is a header
+        roles = [HEADER_ALIASES.get(_norm(f)) for f in first]
         found = [r for r in roles if r]
         if len(set(found)) != len(found):
             raise EventLogError(f"the header {','.join(first)!r} names a column twice")
@@ -106,11 +113,9 @@ def _layout(first: list[str], default_signal: str | None) -> tuple[list[str], bo
                 "(expected e.g. SignalId,Timestamp,EventCode,EventParam"
                 + ("; or give the signal id with the import" if SIGNAL in missing else "") + ")")
         return [r or f"extra{i}" for i, r in enumerate(roles)], True
-    numeric = [bool(_NUMBER.match(f)) for f in first]
-    ts_cols = [i for i, is_num in enumerate(numeric) if not is_num]
     if len(ts_cols) != 1:
         raise EventLogError(f"cannot tell the columns of the first line {','.join(first)!r}: "
-                            "expected one timestamp and three numbers (signal id, code, parameter)")
+                            "expected one timestamp, a signal id, a code and a parameter")
     others = [SIGNAL, CODE, PARAM] if len(first) == 4 else [CODE, PARAM] if len(first) == 3 else None
     if others is None:
         raise EventLogError(f"expected 4 columns (signal id, timestamp, code, parameter), "
@@ -185,13 +190,16 @@ def _fields(struct: pa.Array, name: str, default: int) -> np.ndarray:
     return pc.cast(pc.fill_null(col, str(default)), pa.int64()).to_numpy(zero_copy_only=False)
 
 
-def _regex_times(arr: pa.Array, tz: str) -> tuple[np.ndarray, np.ndarray]:
+def _regex_times(arr: pa.Array, tz: str, order: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
     """The slow path: any mix of ISO and M/D/YYYY forms, checked field by field."""
     n = len(arr)
     us = np.zeros(n, dtype=np.int64)
     bad = np.ones(n, dtype=bool)
-    for pattern in (_ISO, _US):
-        struct = pc.extract_regex(arr, pattern)
+    for pattern in order:
+        if not bad.any():
+            break
+        todo = arr if bad.all() else pc.if_else(pa.array(bad), arr, pa.scalar(None, pa.string()))
+        struct = pc.extract_regex(todo, pattern)
         matched = pc.is_valid(struct).to_numpy(zero_copy_only=False) & bad
         if not matched.any():
             continue
@@ -256,11 +264,17 @@ def _assume(local_us: np.ndarray, tz: str) -> np.ndarray:
 
 
 def _times(arr: pa.Array, tz: str) -> tuple[np.ndarray, np.ndarray]:
-    try:  # fast path: ISO 8601 without offset, the usual ATSPM export
-        naive = pc.cast(arr, pa.timestamp("us"))
-        return _assume(pc.cast(naive, pa.int64()).to_numpy(zero_copy_only=False), tz), np.zeros(len(arr), bool)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return _regex_times(arr, tz)
+    first = arr[0].as_py() if len(arr) else ""
+    if _TS_LIKE_ISO.match(first) and not first.endswith(("Z", "z")) and "+" not in first[10:] \
+            and "-" not in first[10:]:
+        try:  # fast path: ISO 8601 without offset, the usual ATSPM export (up to 9 decimals)
+            naive = pc.cast(arr, pa.timestamp("ns"))
+            local_us = pc.cast(naive, pa.int64()).to_numpy(zero_copy_only=False) // 1000
+            return _assume(local_us, tz), np.zeros(len(arr), bool)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    order = (_US, _ISO) if _TS_LIKE_US.match(first) else (_ISO, _US)
+    return _regex_times(arr, tz, order)
 
 
 def parse_event_log(data: bytes, *, tz: str = "Asia/Shanghai", signal_id: str | None = None,
@@ -268,7 +282,10 @@ def parse_event_log(data: bytes, *, tz: str = "Asia/Shanghai", signal_id: str | 
     """Decode one Indiana event log.  Raises :class:`EventLogError` when no row can be read;
     otherwise bad rows are rejections with their line numbers.  ``signal_id`` is used for logs
     without a signal-id column (and for rows whose id is blank)."""
-    zoneinfo.ZoneInfo(tz)  # raises for an unknown zone before any work
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise EventLogError(f"unknown time zone {tz!r}") from None
     first, first_no = _first_line(data)
     if not first:
         raise EventLogError("the file is empty")

@@ -39,6 +39,14 @@ CREATE TABLE signal_events (
 );
 CREATE INDEX signal_events_by_controller ON signal_events (controller_id, ts);
 
+-- The local days on which each controller sent anything (events or status): what to recompute
+-- when a controller is registered later than its data arrived.
+CREATE TABLE signal_controller_days (
+    controller_id  text NOT NULL,
+    day            date NOT NULL,
+    PRIMARY KEY (controller_id, day)
+);
+
 -- GA/T 1049.2-style status messages (GB/T 20999 running modes are stored mapped, with the original).
 CREATE TABLE signal_status (
     controller_id  text NOT NULL,
@@ -48,7 +56,7 @@ CREATE TABLE signal_status (
     mode           text,          -- GA/T 1049.2 control-mode code
     mode_source    text,          -- the code as received, e.g. 'GB20999:0x22'
     plan_no        integer,
-    cycle_len_s    real,
+    cycle_len_s    double precision,
     received_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (controller_id, ts, kind)
 );
@@ -70,17 +78,17 @@ CREATE TABLE camera_days (
 CREATE TABLE signal_coverage_days (
     intersection_id       text NOT NULL REFERENCES intersections ON DELETE CASCADE,
     day                   date NOT NULL,
-    operating_min         real NOT NULL,
-    online_min            real NOT NULL,
-    realtime_min          real NOT NULL,
-    flash_min             real NOT NULL,
+    operating_min         double precision NOT NULL,
+    online_min            double precision NOT NULL,
+    realtime_min          double precision NOT NULL,
+    flash_min             double precision NOT NULL,
     mode_min              jsonb NOT NULL DEFAULT '{}',
     cycles                integer NOT NULL DEFAULT 0,
-    cycle_mean_s          real,
-    cycle_std_s           real,
-    cycle_min_s           real,
-    cycle_max_s           real,
-    cycle_cv              real,
+    cycle_mean_s          double precision,
+    cycle_std_s           double precision,
+    cycle_min_s           double precision,
+    cycle_max_s           double precision,
+    cycle_cv              double precision,
     plan_changes          integer NOT NULL DEFAULT 0,
     plans                 jsonb NOT NULL DEFAULT '[]',
     cycle_length_changes  integer NOT NULL DEFAULT 0,
