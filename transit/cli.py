@@ -22,6 +22,12 @@ from transit.settings import ConfigError, Settings, load_settings
 COMMAND_MODULES: tuple[str, ...] = (
     "transit.commands.core",
     "transit.demo.command",
+    "feeds.gps.replay_command",
+    "feeds.gps.jt808.commands",
+    "display.cli",
+    "signals.cli",
+    "feeds.fares.command",
+    "transit.reports.command",
 )
 
 log = logging.getLogger("transit")

@@ -128,6 +128,8 @@ class ApiSettings:
     rate_limit_per_s: float = field(default=20.0, metadata=_check(_positive))
     #: Trust X-Forwarded-For for the client IP (only behind a known proxy).
     trust_forwarded_for: bool = False
+    #: Seconds between heartbeat events on a quiet live stream (/api/v1/stops/{id}/stream).
+    stream_heartbeat_s: float = field(default=15.0, metadata=_check(_positive))
 
 
 @dataclass(frozen=True, slots=True)

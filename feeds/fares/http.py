@@ -58,8 +58,8 @@ async def ingest_fares(request: web.Request) -> web.Response:
         raise json_error(status, "rejected", message, **answer)
     try:
         result = await import_batch(services.pool, batch, "http", services.registry)
-    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-            asyncpg.CannotConnectNowError) as exc:
+    except (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+            asyncpg.CannotConnectNowError, asyncpg.exceptions.OperatorInterventionError) as exc:
         log.warning("fare batch not stored: %s", exc)
         raise json_error(503, "storage_unavailable", "the database is unreachable; nothing was stored, "
                          "send the batch again", headers={"Retry-After": "5"}) from None

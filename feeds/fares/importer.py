@@ -111,7 +111,8 @@ async def import_file(pool: asyncpg.Pool, path: Path, limits: FareLimits, source
     with path.open("rb") as fh:
         head = fh.read(64)
     if path.suffix.lower() == ".json" or sniff_format(head) == "json":
-        batch = await asyncio.to_thread(decode_json_bytes, path.read_bytes(), limits)
+        data = await asyncio.to_thread(path.read_bytes)
+        batch = await asyncio.to_thread(decode_json_bytes, data, limits)
         summary.add(batch, await import_batch(pool, batch, source, registry))
         summary.seconds = time.perf_counter() - started
         return summary

@@ -88,9 +88,10 @@ def simulate_fares(
         idx = np.flatnonzero(keep)
         if idx.size == 0:
             continue
+        # The id is the boarding's position among the day's draws: the same seed gives the same
+        # ids whatever ``until_ts`` cuts off, so re-simulating a day only adds the new boardings.
         ids = pc.binary_join_element_wise(
-            pa.scalar(f"{id_prefix}-{day:%Y%m%d}-"),
-            pc.cast(pa.array(np.arange(serial, serial + idx.size)), pa.string()), "")
+            pa.scalar(f"{id_prefix}-{day:%Y%m%d}-"), pc.cast(pa.array(idx), pa.string()), "")
         serial += idx.size
         line_names = np.array([pr[0] for pr in pairs], dtype=object)
         vehicle_names = np.array([pr[1] for pr in pairs], dtype=object)

@@ -73,7 +73,10 @@ async def _store_transactions(conn: asyncpg.Connection, table: pa.Table, batch_i
         "CREATE TEMP TABLE fare_tx_stage (transaction_id text, ts double precision, service_date date, "
         "route_id text, vehicle_id text, stop_id text, channel text, amount_fen integer) ON COMMIT DROP"
     )
-    await conn.copy_to_table("fare_tx_stage", source=_chunks(_csv_bytes(table, _TX_COLUMNS)),
+    # In id order, the inserts walk the primary key's pages in order instead of all over an index
+    # far larger than the cache: several times faster once a table holds months of fares.
+    ordered = table.sort_by("transaction_id")
+    await conn.copy_to_table("fare_tx_stage", source=_chunks(_csv_bytes(ordered, _TX_COLUMNS)),
                              columns=list(_TX_COLUMNS), format="csv")
     inserted = await conn.fetchval(
         """WITH ins AS (

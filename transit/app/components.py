@@ -18,7 +18,15 @@ Setup = Callable[[web.Application, Services], None]
 
 DEFAULT_COMPONENTS: tuple[str, ...] = (
     "transit.app.health:setup",
+    "feeds.gps.component:setup",
+    "feeds.gps.jt808.component:setup",
     "transit.app.schedule_watch:setup",
+    "transit.api.web:setup",
+    "transit.gtfsrt.web:setup",
+    "display.component:setup",
+    "signals.component:setup",
+    "feeds.fares.http:setup",
+    "transit.reports.http:setup",
 )
 
 

@@ -36,9 +36,10 @@ class LineService:
         return self.served / self.scheduled if self.scheduled else None
 
 
-def realtime_prediction_rate(lines: Sequence[LineService], trip_share: float) -> Indicator:
+def realtime_prediction_rate(lines: Sequence[LineService], trip_share: float, recorded: bool = True) -> Indicator:
     """Lines with real-time predictions served for at least ``trip_share`` of their scheduled
-    trips, over every line of the active feed."""
+    trips, over every line of the active feed.  ``recorded`` is False when the service has no
+    record at all of the period (it was not running): then there is no figure, not a zero."""
     need = exact_share(trip_share)
     counted = 0
     missing: list[NotCounted] = []
@@ -62,12 +63,15 @@ def realtime_prediction_rate(lines: Sequence[LineService], trip_share: float) ->
                       f"{line.days_scheduled} service days")
         missing.append(NotCounted("line", line.route_id, line.name, reason, figures))
     missing.sort(key=lambda n: (n.figures["share"] or 0.0, n.id))
-    notes = (f"A line counts when real-time predictions were served for at least {float(need):.0%} of its "
+    notes: tuple[str, ...] = (f"A line counts when real-time predictions were served for at least {float(need):.0%} of its "
              f"scheduled trips in the period.",)
     if not lines:
         notes += ("没有生效的GTFS数据 no active GTFS feed: there are no lines to count.",)
+    if not recorded:
+        notes += ("本期无实时预报记录 the service has no record of serving predictions in this period "
+                  "(it was not running, or the tracker recorded nothing).",)
     return replace(REALTIME_PREDICTION.template(), numerator=counted, denominator=len(lines),
-                   not_counted=tuple(missing), tables={"lines": table}, notes=notes)
+                   not_counted=tuple(missing), tables={"lines": table}, notes=notes, available=recorded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +135,11 @@ def _share_text(share: float | None) -> str:
     return "never seen online" if share is None else f"online {share:.1%} of the period"
 
 
-def board_coverage(stops: Sequence[StopArea], boards: Sequence[BoardUptime], online_share: float) -> Indicator:
+def board_coverage(stops: Sequence[StopArea], boards: Sequence[BoardUptime], online_share: float,
+                   registered: bool = True) -> Indicator:
     """Urban stops with at least one board online for ``online_share`` of the period, over all
-    urban stops."""
+    urban stops.  ``registered`` is False when boards exist but none was registered yet during
+    the period: there is no figure for a time before the boards were recorded."""
     need = exact_share(online_share)
     coverage = stop_coverage(stops, boards, online_share)
     urban = [c for c in coverage if c.stop.urban]
@@ -169,8 +175,10 @@ def board_coverage(stops: Sequence[StopArea], boards: Sequence[BoardUptime], onl
               "state": c.state, "boards": [b.board_id for b in c.boards], "online_share": c.best_share}
              for c in coverage if c.stop.urban or c.boards]
     notes = [f"A stop counts when a board serving it was online at least {float(need):.0%} of the period."]
-    if stops and all(s.why == "all" for s in stops):
+    if any(s.why == "all" for s in stops):
         notes.append("未配置城区范围 no urban boundary or urban flags configured: every stop of the feed is "
                      "counted as urban (set reports.urban_boundary or flag stops).")
+    if not registered:
+        notes.append("本期尚无站牌登记 no board was registered yet during this period.")
     return replace(BOARD_COVERAGE.template(), numerator=sum(c.covered for c in urban), denominator=len(urban),
-                   not_counted=tuple(missing), tables={"stops": table}, notes=tuple(notes))
+                   not_counted=tuple(missing), tables={"stops": table}, notes=tuple(notes), available=registered)
