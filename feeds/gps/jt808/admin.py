@@ -34,7 +34,8 @@ _FIELDS = ("phone", "vehicle_id", "plate", "route_id", "auth_code")
 
 
 def _registry(request: web.Request) -> TerminalRegistry:
-    return get_services(request).extras["jt808_registry"]  # type: ignore[no-any-return]
+    registry: TerminalRegistry = get_services(request).extras["jt808_registry"]
+    return registry
 
 
 def _refuse(request: web.Request, kind: RejectionKind, message: str, status: int = 400) -> web.HTTPException:
@@ -76,7 +77,7 @@ def _route_warnings(services: Services, route_ids: list[str | None]) -> list[str
 
 
 def _view(services: Services, row: TerminalRow) -> dict[str, Any]:
-    out = row.as_json()
+    out = row.as_json(services.settings.tz)
     server = services.extras.get("jt808")
     session = server.find_session(row.terminal.phone) if server is not None else None
     out["connection"] = session.statistics() if session is not None else None

@@ -9,7 +9,7 @@ keeps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from feeds.gps.jt808 import messages as m
 from feeds.gps.jt808.location import LocationBatch, LocationReport, decode_batch, decode_location
@@ -25,8 +25,7 @@ _HEARTBEAT = m.Heartbeat()
 _LOGOUT = m.Logout()
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
+class Decoded(NamedTuple):
     packet: Packet
     message: Message
 

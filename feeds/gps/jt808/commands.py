@@ -82,6 +82,7 @@ async def list_command(args: argparse.Namespace, settings: Settings) -> int:
     for r in rows:
         t = r.terminal
         seen = r.details["authenticated_at"]
+        seen = seen.astimezone(settings.tz) if seen else None
         print(f"{t.phone:<21}{t.vehicle_id:<16}{(t.plate or '-'):<12}{(t.route_id or '-'):<12}"
               f"{('yes' if r.auth_code else 'no'):<6}{seen.isoformat(timespec='seconds') if seen else 'never'}"
               + ("  (provisional)" if t.provisional else ""))

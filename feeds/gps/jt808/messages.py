@@ -2,8 +2,9 @@
 the platform's replies (0x8001, 0x8100, 0x8003), with encoders for both directions so that the
 simulated terminals of tests, benchmarks and the demo speak exactly what the server parses.
 
-Strings are GBK (read as GB18030, its superset) and fixed-width fields are padded with 0x00 —
-on the right in 2011/2013, on the left in 2019 — so padding is stripped from both ends.
+Strings are GBK (read as GB18030, its superset).  Fixed-width fields are padded with 0x00 after
+the text; some terminals pad in front instead, so 0x00 padding is stripped from both ends (a
+terminal padding with ASCII '0', as one vector does, keeps its zeros: they could be real).
 """
 
 from __future__ import annotations
@@ -157,8 +158,7 @@ def encode_register(reg: Register) -> bytes:
     maker_w, model_w, id_w = _LAYOUTS[reg.edition]
 
     def fixed(text: str, width: int) -> bytes:
-        raw = gbk_bytes(text)[:width]
-        return raw.rjust(width, b"\x00") if reg.edition == 2019 else raw.ljust(width, b"\x00")
+        return gbk_bytes(text)[:width].ljust(width, b"\x00")
 
     return (struct.pack(">HH", reg.province_id, reg.city_id) + fixed(reg.maker_id, maker_w)
             + fixed(reg.model, model_w) + fixed(reg.terminal_id, id_w)

@@ -18,7 +18,7 @@ of the shared vectors, four bytes short in its second position, still yields its
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from feeds.gps.jt808.framing import seal, unescape, xor_checksum
 from transit.core.rejection import Rejection, RejectionKind
@@ -35,8 +35,10 @@ ENCRYPTION_NONE = 0
 ENCRYPTION_RSA = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Header:
+class Header(NamedTuple):
+    """Immutable like the frozen dataclasses elsewhere; a NamedTuple because one is built per
+    frame and constructs five times faster (the 100,000 frames/s budget is 10 µs a frame)."""
+
     msg_id: int
     serial: int
     #: The terminal phone as digits without leading zeros ("13812345678"): the registry key.
@@ -55,8 +57,7 @@ class Header:
     version_flag: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Packet:
+class Packet(NamedTuple):
     header: Header
     body: bytes
 
@@ -66,11 +67,20 @@ def _bcd_digits(raw: bytes) -> str | None:
     return text if text.isdigit() else None
 
 
+_PHONES: dict[bytes, str] = {}
+
+
 def phone_from_bcd(raw: bytes) -> str | None:
-    digits = _bcd_digits(raw)
-    if digits is None:
-        return None
-    return digits.lstrip("0") or "0"
+    phone = _PHONES.get(raw)
+    if phone is None:
+        digits = _bcd_digits(raw)
+        if digits is None:
+            return None
+        phone = digits.lstrip("0") or "0"
+        if len(_PHONES) >= 100_000:  # made-up phones must not grow it without end
+            _PHONES.clear()
+        _PHONES[raw] = phone
+    return phone
 
 
 def phone_to_bcd(phone: str, edition: int) -> bytes:
@@ -158,6 +168,14 @@ def decode_frame(content: bytes, index: int = 0, verify_checksum: bool = True) -
     if computed != check and verify_checksum:
         return _reject(index, RejectionKind.BAD_CHECKSUM,
                        f"check code 0x{check:02X} does not match the computed 0x{computed:02X}")
+    props = (data[2] << 8) | data[3]
+    if not props & 0x6000 and len(data) == 12 + (props & 0x03FF):
+        # The common case: a complete 2011/2013 frame, not a sub-package.
+        msg_id, _, bcd, serial = _H2013.unpack_from(data, 0)
+        phone = _PHONES.get(bcd) or phone_from_bcd(bcd)
+        if phone is not None:
+            return Packet(Header(msg_id, serial, phone, bcd, EDITION_2013, 0, (props >> 10) & 0x07,
+                                 props & 0x03FF, None, False), data[12:])
     header = _parse_header(data, index, strict=True)
     if isinstance(header, Rejection):
         return header

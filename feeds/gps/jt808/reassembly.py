@@ -9,7 +9,7 @@ other messages are interleaved.  The assembler is pure: it takes ``now`` and hol
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from feeds.gps.jt808.packet import Packet
 from transit.core.rejection import Rejection, RejectionKind
@@ -76,7 +76,7 @@ class SubpackageAssembler:
         self._drop(key)
         self.completed += 1
         body = b"".join(pending.parts[i] for i in range(1, total + 1))
-        whole = replace(header, package=None, body_length=len(body))
+        whole = header._replace(package=None, body_length=len(body))
         return Packet(whole, body)
 
     def expire(self, now: float) -> list[Incomplete]:

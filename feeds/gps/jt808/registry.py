@@ -7,6 +7,7 @@ process (``transit terminals import``) are seen within ``cache_ttl_s``.
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import secrets
 import time
@@ -30,12 +31,13 @@ class TerminalRow:
     auth_code: str | None
     details: Mapping[str, Any]
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, tz: dt.tzinfo | None = None) -> dict[str, Any]:
+        """Instants as ISO 8601 with the offset of ``tz`` (the service's zone)."""
         t = self.terminal
         d = self.details
 
-        def iso(value: Any) -> str | None:
-            return value.isoformat() if value is not None else None
+        def iso(value: dt.datetime | None) -> str | None:
+            return value.astimezone(tz).isoformat() if value is not None else None
 
         return {
             "phone": t.phone, "vehicle_id": t.vehicle_id, "plate": t.plate, "route_id": t.route_id,

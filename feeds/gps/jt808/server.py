@@ -42,6 +42,8 @@ log = logging.getLogger("feeds.gps.jt808")
 
 #: Decoded messages waiting for the worker before the session stops reading from the socket.
 MAX_INBOX = 512
+#: Terminals whose platform serial numbers are remembered.
+MAX_SEQUENCES = 100_000
 
 _LOCATION_TYPES = (LocationReport, LocationBatch)
 
@@ -55,7 +57,7 @@ class Session(asyncio.Protocol):
         self.peer = "?"
         self.ip = "?"
         self.splitter = FrameSplitter(settings.max_frame_bytes)
-        self.assembler = SubpackageAssembler()
+        self.assembler = SubpackageAssembler(timeout_s=server.subpackage_timeout_s)
         self.inbox: list[tuple[Decoded, float]] = []
         self.wake = asyncio.Event()
         self.worker: asyncio.Task[None] | None = None
@@ -70,7 +72,6 @@ class Session(asyncio.Protocol):
         self.closed = False
         self.paused = False
         self.admitted = False
-        self._serial = 0
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -106,10 +107,11 @@ class Session(asyncio.Protocol):
                 self._bad_frame(result, item, out)
                 continue
             if isinstance(result, Packet):
-                result = self._subpackage(result, item, out)
-                if result is None:
-                    continue
-            self._dispatch(result, now, out)
+                whole = self._subpackage(result, item, out)
+                if whole is not None:
+                    self._dispatch(whole, now, out)
+            else:
+                self._dispatch(result, now, out)
         if out and self.transport is not None and not self.closed:
             self.transport.write(out)
         if self.inbox:
@@ -181,13 +183,7 @@ class Session(asyncio.Protocol):
         return encode_reply(m.PLATFORM_RESPONSE, body, header, self.next_serial(header.phone))
 
     def next_serial(self, phone: str) -> int:
-        """Flow serial number of what the platform sends: one sequence per authenticated
-        terminal (kept across its reconnections), per connection before that."""
-        if self.auth_phone is not None and phone == self.auth_phone:
-            return self.server.next_serial(phone)
-        serial = self._serial
-        self._serial = (serial + 1) & 0xFFFF
-        return serial
+        return self.server.next_serial(phone)
 
     def close(self, reason: str) -> None:
         if self.closed:
@@ -222,7 +218,7 @@ class Session(asyncio.Protocol):
                     j = i + 1
                     while j < len(batch) and isinstance(batch[j][0].message, _LOCATION_TYPES):
                         j += 1
-                    await self._locations(batch[i:j])
+                    await self._locations_safely(batch[i:j])
                     i = j
                 else:
                     await self._control(batch[i][0])
@@ -299,6 +295,16 @@ class Session(asyncio.Protocol):
             self.server.unbind(self)
         self.terminal = None
         self.auth_phone = None
+
+    async def _locations_safely(self, group: list[tuple[Decoded, float]]) -> None:
+        """Trouble outside the pipeline's own refusals (the registry's database away, a bug) is
+        answered with result 1, so the terminal sends again; the connection lives on."""
+        try:
+            await self._locations(group)
+        except Exception as exc:
+            log.exception("JT/T 808 location handling failed; answering result 1",
+                          extra={"peer": self.peer, "phone": self.auth_phone, "error": type(exc).__name__})
+            self.write(b"".join(self.reply(d.packet.header, m.RESULT_FAILURE) for d, _ in group))
 
     async def _locations(self, group: list[tuple[Decoded, float]]) -> None:
         server = self.server
@@ -396,6 +402,8 @@ class Jt808Server:
         self._serials: dict[str, int] = {}
         self.port = 0
         self.host = self.settings.host
+        #: How long a sub-packaged message may stay incomplete before 0x8003 asks for the rest.
+        self.subpackage_timeout_s = 60.0
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -482,8 +490,14 @@ class Jt808Server:
         return True
 
     def next_serial(self, phone: str) -> int:
-        serial = self._serials.get(phone, 0)
-        self._serials[phone] = (serial + 1) & 0xFFFF
+        """Flow serial number of what the platform sends: one sequence per terminal, kept across
+        its reconnections.  Bounded: the oldest sequences are forgotten past MAX_SEQUENCES (frames
+        with made-up phones must not grow it without end)."""
+        serials = self._serials
+        serial = serials.pop(phone, 0)
+        serials[phone] = (serial + 1) & 0xFFFF  # re-inserted: the dict's order is recency
+        if len(serials) > MAX_SEQUENCES:
+            del serials[next(iter(serials))]
         return serial
 
     def count(self, rejections: list[Rejection]) -> None:

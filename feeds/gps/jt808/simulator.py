@@ -6,6 +6,7 @@ number, and matches each platform answer to the message it answers by serial num
 from __future__ import annotations
 
 import asyncio
+import collections
 from dataclasses import dataclass
 
 from feeds.gps.jt808 import messages as m
@@ -43,7 +44,7 @@ def _answer(packet: Packet) -> Answer:
 
 class SimulatedTerminal:
     def __init__(self, phone: str, edition: int = EDITION_2013, protocol_version: int = 1,
-                 timeout_s: float = 5.0) -> None:
+                 timeout_s: float = 5.0, keep_raw: int = 1000) -> None:
         self.phone = phone
         #: Longest wait for an answer from the platform.
         self.timeout_s = timeout_s
@@ -56,9 +57,14 @@ class SimulatedTerminal:
         self._writer: asyncio.StreamWriter | None = None
         self._splitter = FrameSplitter(1 << 20)
         self._answers: list[Answer] = []
-        self.raw_received: list[bytes] = []
+        #: The last ``keep_raw`` frames received, flags included (a long-lived terminal keeps few).
+        self.raw_received: collections.deque[bytes] = collections.deque(maxlen=keep_raw)
 
     async def connect(self, host: str, port: int) -> None:
+        """Open a connection; a terminal that reconnects keeps its serial number and its code,
+        and nothing half-read from the old connection."""
+        self._splitter = FrameSplitter(1 << 20)
+        self._answers.clear()
         self._reader, self._writer = await asyncio.open_connection(host, port)
 
     async def close(self) -> None:

@@ -45,17 +45,11 @@ def report_to_fix(
                          f"terminal {terminal.phone} reports no GNSS fix (status 0x{report.status:08X}, "
                          "bit 1 clear); position not used")
     direction = report.direction_deg
+    mileage = report.mileage_km
+    # Positional (the field order of Fix): measurably faster than keywords on this hot path.
     return Fix(
-        vehicle_id=terminal.vehicle_id,
-        ts=report.ts,
-        lat=report.lat,
-        lon=report.lon,
-        speed_mps=report.speed_kmh / 3.6,
-        bearing_deg=float(direction) if direction < 360 else None,
-        route_id=terminal.route_id,
-        label=terminal.plate,
-        odometer_m=report.mileage_km * 1000.0 if report.mileage_km is not None else None,
-        source=SOURCE,
-        live=live,
-        received_ts=received_ts,
+        terminal.vehicle_id, report.ts, report.lat, report.lon, report.speed_kmh / 3.6,
+        float(direction) if direction < 360 else None,
+        None, terminal.route_id, None, None, None,  # trip_id, route_id, block_id, start_date, start_time
+        terminal.plate, mileage * 1000.0 if mileage is not None else None, SOURCE, live, received_ts,
     )
