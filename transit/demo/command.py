@@ -20,17 +20,19 @@ import secrets
 import sys
 import time
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from transit.app.components import DEFAULT_COMPONENTS
 from transit.app.health import LINKS
-from transit.app.services import Services
+from transit.app.services import Services, get_services
 from transit.core.clock import Clock, ScaledClock, SystemClock
 from transit.demo.feed import DemoFeed, ensure_demo_feed
 from transit.demo.hooks import run_demo_hooks
+from transit.demo.jt808_buses import Jt808Options
+from transit.demo.jt808_roster import plan_roster
 from transit.demo.runner import SimulationOptions, setup_simulation
 from transit.schedule.index import ScheduleIndex
 from transit.schedule.timetable import instances_between
@@ -61,7 +63,11 @@ def add_commands(sub: Any) -> None:
                                    "(default: now, or 08:00 today when no bus runs now)")
     p.add_argument("--assignment", choices=("mixed", "trip", "block", "route", "none"), default="mixed",
                    help="what the buses report about their trip (default mixed: trip ids, block ids, "
-                        "line only like JT/T 808 terminals, or nothing)")
+                        "line only like JT/T 808 terminals, or nothing); the JT/T 808 buses report their line only")
+    p.add_argument("--jt808-share", type=int, default=5, metavar="N",
+                   help="every Nth bus reports through the JT/T 808 TCP port like a Chinese bus terminal "
+                        "(registered in the terminal registry; register, authenticate, positions, heartbeats); "
+                        "default 5, 0 for none")
     p.set_defaults(handler=demo)
 
 
@@ -72,6 +78,7 @@ class DemoOptions:
     seed: int = 20
     start: str | None = None
     assignment: str = "mixed"
+    jt808: Jt808Options = field(default_factory=Jt808Options)
 
 
 @dataclass
@@ -81,6 +88,10 @@ class DemoApp:
     start_ts: float
     clock_note: str
     notes: list[str]
+    #: Of the buses of the start's service day, how many report over JT/T 808.
+    jt808_buses: int = 0
+    buses_today: int = 0
+    jt808_share: int = 0
 
 
 def parse_start(text: str, index: ScheduleIndex, now: float) -> float:
@@ -156,9 +167,11 @@ async def build_demo_app(
     base_url = f"http://{_client_host(http.host)}:{http.port}" if http.port else None
     setup_simulation(app, services, SimulationOptions(
         seed=options.seed, vehicles=options.vehicles, assignment=options.assignment, step_s=step_s,
-        http_base_url=base_url,
+        http_base_url=base_url, jt808=options.jt808,
     ))
-    return DemoApp(app, feed, start_ts, clock_note, notes)
+    roster, today = plan_roster(index, start_ts, options.jt808.share, vehicles=options.vehicles) \
+        if options.jt808.share > 0 else ([], 0)
+    return DemoApp(app, feed, start_ts, clock_note, notes, len(roster), today, options.jt808.share)
 
 
 def _with_tokens(settings: Settings) -> tuple[Settings, list[str]]:
@@ -207,7 +220,13 @@ def banner(demo: DemoApp, settings: Settings) -> str:
     if demo.notes:
         out.append("")
         out += [f"  {note}" for note in demo.notes]
-    out.append(f"  JT/T 808 terminals: tcp://{host}:{settings.jt808.port}")
+    server = get_services(demo.app).extras.get("jt808")
+    port = server.port if server is not None and server.port else settings.jt808.port
+    out.append(f"  JT/T 808 terminals: tcp://{_client_host(settings.jt808.host)}:{port}")
+    if server is not None and demo.jt808_buses:
+        out.append(f"      {demo.jt808_buses} of the day's {demo.buses_today} demo buses report here as JT/T 808 "
+                   f"terminals ({'every bus' if demo.jt808_share == 1 else f'one bus in {demo.jt808_share}'}, "
+                   "--jt808-share)")
     out.append("")
     return "\n".join(out)
 
@@ -218,9 +237,12 @@ async def demo(args: argparse.Namespace, settings: Settings) -> int:
 
     settings, token_lines = _with_tokens(settings)
     options = DemoOptions(speed=args.speed, vehicles=args.vehicles, seed=args.seed, start=args.start,
-                          assignment=args.assignment)
+                          assignment=args.assignment, jt808=Jt808Options(share=args.jt808_share))
     if options.speed <= 0:
         print("transit demo: --speed must be positive", file=sys.stderr)
+        return 2
+    if args.jt808_share < 0:
+        print("transit demo: --jt808-share must be 0 (none) or more", file=sys.stderr)
         return 2
     async with runtime.services(settings) as svc:
         try:

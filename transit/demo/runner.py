@@ -1,6 +1,9 @@
 """Running the simulator inside the service: its fixes go through ``services.fix_sink``, the same
 durable ingest path real GPS data takes (validation, PostgreSQL, then the tracker).
 
+A share of the buses reports like outside systems do instead: over the HTTP JSON endpoint
+(``http_sink``) and as JT/T 808 terminals over TCP (``jt808_buses``).
+
 ``run_simulator`` is the loop (usable on its own with any :class:`FixSink` and clock);
 ``setup_simulation`` is the component the demo adds after the normal ones, so that the ingest
 pipeline has started (and set ``services.fix_sink``) before the first fix is sent.
@@ -12,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -24,6 +27,7 @@ from transit.core.clock import Clock
 from transit.core.fix import Fix
 from transit.core.ingest import FixSink, IngestUnavailable, SubmitResult
 from transit.demo.http_sink import HttpJsonSink, SplitSink
+from transit.demo.jt808_buses import Jt808Fleet, Jt808Options, find_fleet
 from transit.demo.simulator import Assignment, Simulator
 
 log = logging.getLogger(__name__)
@@ -88,6 +92,8 @@ class SimulationOptions:
     #: The service's own URL: when set, every tenth bus reports through ``POST
     #: /api/v1/ingest/positions`` (with the ingest token) instead of the in-process sink.
     http_base_url: str | None = None
+    #: Which buses report through the JT/T 808 TCP server, like Chinese bus terminals (none by default).
+    jt808: Jt808Options = field(default_factory=lambda: Jt808Options(share=0))
 
 
 def reports_over_http(fix: Fix) -> bool:
@@ -124,6 +130,7 @@ class DemoSimulation:
         self.services = services
         self.options = options
         self.sim: Simulator | None = None
+        self.jt808: Jt808Fleet | None = None
         self._swapped = asyncio.Event()
         registry = services.registry
         self._fixes = Counter("transit_demo_fixes", "Fixes the demo simulator submitted", registry=registry)
@@ -133,8 +140,9 @@ class DemoSimulation:
     def build(self) -> Simulator:
         o = self.options
         index = self.services.schedule.get()
+        assignment = self.jt808.assignment(o.assignment, o.seed, index) if self.jt808 else o.assignment
         return Simulator(
-            index, seed=o.seed, start_ts=self.services.clock.now(), vehicles=o.vehicles, assignment=o.assignment,
+            index, seed=o.seed, start_ts=self.services.clock.now(), vehicles=o.vehicles, assignment=assignment,
             gps_noise_m=o.gps_noise_m, report_interval_s=o.report_interval_s, label_format=o.label_format,
             vehicle_prefix=o.vehicle_prefix, record_truth=False, source="demo",
         )
@@ -150,13 +158,23 @@ class DemoSimulation:
         if sink is None:
             log.error("the ingest component is not running; simulated fixes go straight to the tracker, unstored")
             sink = _StreamSink(services)
+        self.jt808 = find_fleet(services, self.options.jt808)
+        services.extras["demo_jt808"] = self.jt808
         token = services.settings.ingest.token
-        if self.options.http_base_url and token:
-            async with aiohttp.ClientSession() as session:
-                http = HttpJsonSink(session, self.options.http_base_url, token)
-                await self._loop(SplitSink(sink, http, reports_over_http))
-        else:
-            await self._loop(sink)
+        try:
+            if self.options.http_base_url and token:
+                async with aiohttp.ClientSession() as session:
+                    http = HttpJsonSink(session, self.options.http_base_url, token)
+                    await self._loop(self._with_jt808(SplitSink(sink, http, reports_over_http)))
+            else:
+                await self._loop(self._with_jt808(sink))
+        finally:
+            if self.jt808 is not None:
+                await self.jt808.close()
+
+    def _with_jt808(self, sink: FixSink) -> FixSink:
+        """The JT/T 808 buses' positions go to their terminals, the rest to ``sink``."""
+        return SplitSink(sink, self.jt808, self.jt808.picks) if self.jt808 is not None else sink
 
     async def _loop(self, sink: FixSink) -> None:
         services = self.services
@@ -165,6 +183,8 @@ class DemoSimulation:
             try:
                 self.sim = self.build()
                 services.extras["simulator"] = self.sim
+                if self.jt808 is not None:
+                    await self.jt808.register_roster(self.sim)
                 log.info("demo simulator started", extra={"feed_id": self.sim.index.feed_id,
                                                           "vehicles": self.sim.statistics()["vehicles_active"]})
                 await run_simulator(self.sim, sink, services.clock, self.options.step_s, source="demo",

@@ -148,6 +148,20 @@ class _Slot:
     fields: Fields = (None, None, None, None, None)
 
 
+def duty_vehicle_id(prefix: str, duty: Duty) -> str:
+    """The bus that drives ``duty`` (the same bus every day; a second one, suffixed with the
+    date, only when the first is still out on the previous day's duty)."""
+    return f"{prefix}{duty.number + 1:04d}"
+
+
+def mixed_mode(seed: int, duty: Duty) -> str:
+    """What a bus of the ``"mixed"`` fleet reports: public so that a per-vehicle assignment can
+    change some buses and leave the rest as "mixed" would have them."""
+    u = counter_rng.uniform(seed, np.array([duty.number], dtype=np.uint64), np.zeros(1, dtype=np.uint64), 8)[0]
+    mode = "trip" if u < 0.5 else "block" if u < 0.7 else "route" if u < 0.9 else "none"
+    return "trip" if mode == "block" and duty.block_id is None else mode
+
+
 class Simulator:
     def __init__(
         self,
@@ -317,7 +331,7 @@ class Simulator:
             self._start_duty(duty, appear)
 
     def _start_duty(self, duty: Duty, appear: float) -> None:
-        vehicle_id = f"{self.prefix}{duty.number + 1:04d}"
+        vehicle_id = duty_vehicle_id(self.prefix, duty)
         if self._busy_until.get(vehicle_id, -math.inf) > appear:
             vehicle_id += f"-{duty.service_date:%m%d}"
         self._busy_until[vehicle_id] = duty.end_ts + 7200.0
@@ -346,12 +360,7 @@ class Simulator:
             if mode not in MODES:
                 raise ValueError(f"assignment for {vehicle_id} returned {mode!r}; expected one of {MODES}")
             return str(mode)
-        if a != "mixed":
-            return a
-        u = counter_rng.uniform(self.seed, np.array([duty.number], dtype=np.uint64),
-                                np.zeros(1, dtype=np.uint64), 8)[0]
-        mode = "trip" if u < 0.5 else "block" if u < 0.7 else "route" if u < 0.9 else "none"
-        return "trip" if mode == "block" and duty.block_id is None else mode
+        return a if a != "mixed" else mixed_mode(self.seed, duty)
 
     def _legs(self, duty: Duty, vehicle_id: str, appear: float) -> Iterator[_Leg]:
         index = self.index
