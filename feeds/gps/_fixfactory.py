@@ -37,8 +37,9 @@ def _build() -> Callable[..., Fix]:
     body.append("    return o")
     source = f"def new_fix({', '.join(params)}):\n" + "\n".join(body) + "\n"
     namespace: dict[str, Any] = {"_new": object.__new__, "_Fix": Fix, **setters}
-    exec(source, namespace)  # noqa: S102 - generated from the dataclass fields, as dataclasses does
-    return namespace["new_fix"]  # type: ignore[no-any-return]
+    exec(source, namespace)  # generated from the dataclass fields, as dataclasses does
+    new_fix: Callable[..., Fix] = namespace["new_fix"]
+    return new_fix
 
 
 new_fix: Callable[..., Fix] = _build()

@@ -55,7 +55,13 @@ def decode_vehicle_positions(data: bytes, *, received_ts: float, source: str = "
     A fix's time is VehiclePosition.timestamp, else the header's timestamp (feeds such as the
     USF Bull Runner's stamp only the header), else ``received_ts``.
     """
-    message = parse_feed(data)
+    return fixes_from_feed(parse_feed(data), received_ts=received_ts, source=source)
+
+
+def fixes_from_feed(
+    message: gtfs_realtime_pb2.FeedMessage, *, received_ts: float, source: str = "gtfs-rt"
+) -> DecodedFeed:
+    """The fixes of an already parsed FeedMessage (see :func:`decode_vehicle_positions`)."""
     header = message.header
     header_ts = float(header.timestamp) if header.timestamp else None
     default_ts = header_ts if header_ts is not None else float(received_ts)

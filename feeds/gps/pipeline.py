@@ -21,18 +21,18 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime as dt
 import logging
-import math
-import zoneinfo
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from feeds.gps.batching import Batch, Record, Submission, VehicleOrder
 from feeds.gps.metrics import get_ingest_metrics
-from feeds.gps.store import Record, ensure_partitions, write_direct, write_staged
+from feeds.gps.partitions import DayPartitions
+from feeds.gps.store import write_direct, write_staged
 from feeds.gps.validate import FixLimits, format_instant, validate_fixes
 from transit.core.clock import Clock
 from transit.core.fix import Fix
@@ -46,8 +46,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-UTC = dt.UTC
-_fromtimestamp = dt.datetime.fromtimestamp
 
 #: Errors after which the same batch is retried (the server or the network is away); any other
 #: error means PostgreSQL refused the data itself.
@@ -67,46 +65,6 @@ def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.exceptions.DataError):
         return False
     return isinstance(exc, TRANSIENT_ERRORS) or isinstance(exc, asyncpg.InterfaceError)
-
-
-@dataclass(eq=False)
-class _Entry:
-    """One submit call waiting for its commit."""
-
-    fixes: list[Fix]
-    source: str
-    received_ts: float
-    enqueued: float
-    future: asyncio.Future[list[tuple[int, str]]]
-    #: (index into ``fixes``, why) for fixes found to be duplicates.
-    duplicates: list[tuple[int, str]] = field(default_factory=list)
-    #: Where this entry's records start in its batch's records.
-    first_record: int = 0
-
-
-@dataclass(eq=False)
-class _Batch:
-    seq: int
-    entries: list[_Entry]
-    records: list[Record]
-    forward: list[Fix]
-    certain_new: bool
-    min_ts: float
-    max_ts: float
-    out_of_order: collections.Counter[str]
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def size(self) -> int:
-        return sum(len(e.fixes) for e in self.entries)
-
-    def owners(self) -> list[tuple[int, int]]:
-        """(entry number, index in that entry's fixes) of each record; for the rare paths."""
-        out: list[tuple[int, int]] = []
-        for ei, entry in enumerate(self.entries):
-            skipped = {li for li, _ in entry.duplicates}
-            out.extend((ei, li) for li in range(len(entry.fixes)) if li not in skipped)
-        return out
 
 
 class IngestPipeline:
@@ -131,8 +89,6 @@ class IngestPipeline:
         self._pool = pool
         self._clock = clock
         self._fix_stream = fix_stream
-        self._timezone = timezone
-        self._tz = zoneinfo.ZoneInfo(timezone)
         self._limits = limits or FixLimits()
         self._buffer_max = buffer_max_fixes
         self._linger_s = commit_interval_s
@@ -143,7 +99,7 @@ class IngestPipeline:
         self._metrics = get_ingest_metrics(registry)
         self._metrics.buffer_fixes.set_function(lambda: self._buffered)
 
-        self._pending: collections.deque[_Entry] = collections.deque()
+        self._pending: collections.deque[Submission] = collections.deque()
         self._pending_fixes = 0
         self._buffered = 0  # accepted, not yet committed (pending + in flight)
         self._wake = asyncio.Event()
@@ -157,11 +113,8 @@ class IngestPipeline:
         self._seq = 0
         self._last_done: asyncio.Event | None = None
 
-        # Per vehicle: newest ts forwarded to live tracking, newest ts written (or being written).
-        self._newest_live: dict[str, float] = {}
-        self._newest_written: dict[str, float] = {}
-        self._known_days: set[dt.date] = set()
-        self._day_ranges: list[tuple[float, float]] = []  # [start, end) of known days, POSIX
+        self._order = VehicleOrder()
+        self._partitions = DayPartitions(timezone)
         self._staged_until = 0.0
 
         self._stats: collections.Counter[str] = collections.Counter()
@@ -212,7 +165,10 @@ class IngestPipeline:
         while self._pending:
             self._fail(self._pending.popleft(), IngestUnavailable("ingest is shutting down"))
         for conn in self._idle_conns:
-            await self._pool.release(conn)
+            try:
+                await self._pool.release(conn)
+            except Exception:  # a broken connection, or the pool already closing
+                log.debug("ingest: releasing a connection at shutdown failed", exc_info=True)
         self._idle_conns.clear()
 
     # ------------------------------------------------------------------ FixSink
@@ -237,7 +193,7 @@ class IngestPipeline:
                 retry_after_s=min(30.0, max(1.0, self._max_backoff_s)),
             )
         loop = asyncio.get_running_loop()
-        entry = _Entry(good, source, now, loop.time(), loop.create_future())
+        entry = Submission(good, source, now, loop.time(), loop.create_future())
         self._pending.append(entry)
         self._pending_fixes += len(good)
         self._buffered += len(good)
@@ -275,7 +231,7 @@ class IngestPipeline:
             "last_error": self._last_error,
             "last_error_ts": self._last_error_ts,
             "last_commit_s": self._last_commit_s,
-            "vehicles": len(self._newest_written),
+            "vehicles": len(self._order),
             "closing": self._closing,
         }
 
@@ -316,77 +272,18 @@ class IngestPipeline:
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    def _form_batch(self) -> _Batch:
-        entries: list[_Entry] = []
+    def _form_batch(self) -> Batch:
+        submissions: list[Submission] = []
         n = 0
-        while self._pending and (not entries or n + len(self._pending[0].fixes) <= self._max_batch):
-            entry = self._pending.popleft()
-            entries.append(entry)
-            n += len(entry.fixes)
+        while self._pending and (not submissions or n + len(self._pending[0].fixes) <= self._max_batch):
+            sub = self._pending.popleft()
+            submissions.append(sub)
+            n += len(sub.fixes)
         self._pending_fixes -= n
-
-        newest_live = self._newest_live
-        newest_written = self._newest_written
-        batch_live: dict[str, float] = {}
-        batch_written: dict[str, float] = {}
-        seen: set[tuple[str, float]] = set()
-        records: list[Record] = []
-        forward: list[Fix] = []
-        out_of_order: collections.Counter[str] = collections.Counter()
-        certain = True
-        min_ts = math.inf
-        max_ts = -math.inf
-        neg_inf = -math.inf
-        for entry in entries:
-            entry.first_record = len(records)
-            source = entry.source
-            default_received = entry.received_ts
-            received_ts = default_received
-            received_dt = _fromtimestamp(received_ts, UTC)
-            for li, fix in enumerate(entry.fixes):
-                vid = fix.vehicle_id
-                ts = fix.ts
-                when = _fromtimestamp(ts, UTC)
-                key = (vid, ts)
-                if key in seen:
-                    entry.duplicates.append((li, "appears more than once in this batch"))
-                    continue
-                seen.add(key)
-                if ts < min_ts:
-                    min_ts = ts
-                if ts > max_ts:
-                    max_ts = ts
-                written = newest_written.get(vid)
-                if written is None or ts <= written:
-                    certain = False
-                if ts > batch_written.get(vid, neg_inf):
-                    batch_written[vid] = ts
-                live = fix.live and ts > newest_live.get(vid, neg_inf)
-                if live:
-                    forward.append(fix)
-                    if ts > batch_live.get(vid, neg_inf):
-                        batch_live[vid] = ts
-                else:
-                    out_of_order[source] += 1
-                rts = fix.received_ts or default_received
-                if rts != received_ts:
-                    received_ts = rts
-                    received_dt = _fromtimestamp(rts, UTC)
-                records.append((
-                    vid, when, fix.lat, fix.lon, fix.speed_mps, fix.bearing_deg, fix.trip_id,
-                    fix.route_id, fix.block_id, fix.start_date, fix.start_time, fix.label,
-                    fix.odometer_m, source, live, received_dt,
-                ))
-        for vid, ts in batch_written.items():
-            if ts > newest_written.get(vid, neg_inf):
-                newest_written[vid] = ts
-        newest_live.update(batch_live)  # batch_live only holds values above newest_live
-        if len(forward) > 1:
-            forward.sort(key=_by_ts)
         self._seq += 1
-        return _Batch(self._seq, entries, records, forward, certain, min_ts, max_ts, out_of_order)
+        return self._order.form(submissions, self._seq)
 
-    async def _write(self, batch: _Batch, previous: asyncio.Event | None) -> None:
+    async def _write(self, batch: Batch, previous: asyncio.Event | None) -> None:
         loop = asyncio.get_running_loop()
         try:
             outcome = await self._store_batch(batch)
@@ -401,7 +298,7 @@ class IngestPipeline:
                 self._stats["forwarded"] += len(batch.forward)
         except Exception as exc:  # a bug here must not leave callers waiting forever
             log.exception("ingest: batch %d failed unexpectedly", batch.seq)
-            for entry in batch.entries:
+            for entry in batch.submissions:
                 self._fail(entry, IngestUnavailable(f"ingest failed to store the batch: {exc}"))
         finally:
             self._buffered -= batch.size
@@ -409,9 +306,9 @@ class IngestPipeline:
             batch.done.set()
             self._lanes.release()
             self._wake.set()
-            self._last_commit_s = loop.time() - batch.entries[0].enqueued
+            self._last_commit_s = loop.time() - batch.submissions[0].enqueued
 
-    async def _store_batch(self, batch: _Batch) -> tuple[str, list[tuple[str, dt.datetime]]] | None:
+    async def _store_batch(self, batch: Batch) -> tuple[str, list[tuple[str, dt.datetime]]] | None:
         """Write until committed; None when the batch was given up (its callers were told)."""
         loop = asyncio.get_running_loop()
         path = "direct" if batch.certain_new and loop.time() >= self._staged_until else "staged"
@@ -419,12 +316,15 @@ class IngestPipeline:
         backoff = 0.05
         while True:
             conn = None
+            sending = False
             try:
                 conn = await self._acquire()
                 started = loop.time()
                 async with asyncio.timeout(self._write_timeout_s):
-                    await self._ensure_days(conn, batch)
+                    await self._partitions.ensure(conn, batch.min_ts, batch.max_ts,
+                                                  (r[1] for r in batch.records))
                     duplicates: list[tuple[str, dt.datetime]] = []
+                    sending = True
                     if path == "direct":
                         try:
                             await write_direct(conn, batch.records)
@@ -449,13 +349,14 @@ class IngestPipeline:
                     self._note_error("refused", exc)
                     await self._write_entries_apart(batch, exc)
                     return None
-                # The commit may have happened before the connection broke: from now on a
-                # conflict on retry may be our own row, so it counts as stored.
-                uncertain = True
-                path = "staged"
+                if sending:
+                    # The commit may have happened before the connection broke: from now on a
+                    # conflict on retry may be our own row, so it counts as stored.
+                    uncertain = True
+                    path = "staged"
                 self._note_error("transient", exc)
                 if self._abandon.is_set():
-                    for entry in batch.entries:
+                    for entry in batch.submissions:
                         self._fail(entry, IngestUnavailable(
                             f"shut down while PostgreSQL was unreachable ({exc})"))
                     return None
@@ -466,13 +367,13 @@ class IngestPipeline:
                     pass
                 backoff = min(backoff * 2, self._max_backoff_s)
 
-    async def _write_entries_apart(self, batch: _Batch, exc: BaseException) -> None:
+    async def _write_entries_apart(self, batch: Batch, exc: BaseException) -> None:
         """PostgreSQL refused the batch's data: write each submission on its own so that only the
         one carrying the bad data fails (a bug in validation, not a normal path)."""
         by_entry: dict[int, list[Record]] = collections.defaultdict(list)
         for record, (ei, _) in zip(batch.records, batch.owners(), strict=True):
             by_entry[ei].append(record)
-        for ei, entry in enumerate(batch.entries):
+        for ei, entry in enumerate(batch.submissions):
             records = by_entry.get(ei)
             if not records:
                 continue
@@ -490,19 +391,19 @@ class IngestPipeline:
                 log.error("ingest: PostgreSQL refused %d fixes from %s: %s", len(records), entry.source, inner)
                 self._fail(entry, IngestUnavailable(f"PostgreSQL refused these fixes: {inner}"))
 
-    def _note_success(self, batch: _Batch, path: str, duplicates: list[tuple[str, dt.datetime]]) -> None:
+    def _note_success(self, batch: Batch, path: str, duplicates: list[tuple[str, dt.datetime]]) -> None:
         metrics = self._metrics
         if duplicates:
             where = {}
             for record, owner in zip(batch.records, batch.owners(), strict=True):
                 where[(record[0], record[1])] = owner
             for key in duplicates:
-                owner = where.get(key)
-                if owner is not None:
-                    batch.entries[owner[0]].duplicates.append((owner[1], "is already stored"))
+                found = where.get(key)
+                if found is not None:
+                    batch.submissions[found[0]].duplicates.append((found[1], "is already stored"))
         stored_by_source: collections.Counter[str] = collections.Counter()
         dups_by_source: collections.Counter[str] = collections.Counter()
-        for entry in batch.entries:
+        for entry in batch.submissions:
             stored_by_source[entry.source] += len(entry.fixes) - len(entry.duplicates)
             if entry.duplicates:
                 dups_by_source[entry.source] += len(entry.duplicates)
@@ -534,7 +435,7 @@ class IngestPipeline:
             self._storage_up = False
             self._metrics.storage_up.set(0)
 
-    def _fail(self, entry: _Entry, exc: Exception) -> None:
+    def _fail(self, entry: Submission, exc: Exception) -> None:
         if not entry.future.done():
             entry.future.set_exception(exc)
             entry.future.exception()  # mark retrieved: the caller may have gone away
@@ -547,57 +448,13 @@ class IngestPipeline:
             return await self._pool.acquire()
 
     async def _discard(self, conn: Any) -> None:
+        """Close a connection after a failure; never raises (the pool may already have let go of
+        a connection whose socket broke)."""
         if conn is None:
             return
-        try:
+        with contextlib.suppress(Exception):
             conn.terminate()
-        finally:
-            try:
-                await self._pool.release(conn)
-            except Exception:  # the pool replaces a dead connection on the next acquire
-                log.debug("ingest: releasing a broken connection failed", exc_info=True)
-
-    async def _ensure_days(self, conn: Any, batch: _Batch) -> None:
-        min_ts, max_ts = batch.min_ts, batch.max_ts
-        if any(start <= min_ts and max_ts < end for start, end in self._day_ranges):
-            return
-        tz = self._tz
-        if max_ts - min_ts <= 3 * 86400:
-            wanted = set(_local_days(min_ts, max_ts, tz))
-        else:  # a batch spread over weeks (replays, long max_past_s): only the days it holds
-            buckets = {int(r[1].timestamp()) // 900 for r in batch.records}  # zone offsets are k*15 min
-            wanted = {_local_date(b * 900.0, tz) for b in buckets}
-        days = wanted - self._known_days
-        if days:
-            await ensure_partitions(conn, days, self._timezone)
-            self._known_days.update(days)
-        for day in wanted:
-            self._day_ranges.append((_local_midnight(day, tz), _local_midnight(day + dt.timedelta(days=1), tz)))
-        if max_ts - min_ts <= 3 * 86400:
-            # A batch spanning midnight lies in no single day: remember the union as well.
-            first = _local_date(min_ts, tz)
-            last = _local_date(max_ts, tz) + dt.timedelta(days=1)
-            self._day_ranges.append((_local_midnight(first, tz), _local_midnight(last, tz)))
-        del self._day_ranges[:-64]
-
-
-def _by_ts(fix: Fix) -> float:
-    return fix.ts
-
-
-def _local_date(ts: float, tz: zoneinfo.ZoneInfo) -> dt.date:
-    return _fromtimestamp(ts, tz).date()
-
-
-def _local_midnight(day: dt.date, tz: zoneinfo.ZoneInfo) -> float:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
-
-
-def _local_days(min_ts: float, max_ts: float, tz: zoneinfo.ZoneInfo) -> Iterable[dt.date]:
-    """Every local date from that of ``min_ts`` to that of ``max_ts`` (validation keeps a batch
-    within max_past_s + max_future_s, so this is a handful of days)."""
-    day = _local_date(min_ts, tz)
-    last = _local_date(max_ts, tz)
-    while day <= last:
-        yield day
-        day += dt.timedelta(days=1)
+        try:
+            await self._pool.release(conn)
+        except Exception:  # the pool replaces a dead connection on the next acquire
+            log.debug("ingest: releasing a broken connection failed", exc_info=True)

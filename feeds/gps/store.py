@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import asyncpg
+
+from feeds.gps.batching import Record
 
 #: Column order of ``positions``; records handed to the COPY functions follow it.
 COLUMNS = (
@@ -27,8 +28,6 @@ COLUMNS = (
     "start_date", "start_time", "label", "odometer_m", "source", "live", "received_at",
 )
 STAGE_TABLE = "positions_stage"
-
-Record = tuple[Any, ...]
 
 
 async def ensure_partitions(conn: asyncpg.Connection, days: Iterable[dt.date], timezone: str) -> list[str]:

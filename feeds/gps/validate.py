@@ -48,12 +48,18 @@ def _text_problem(name: str, value: object, limit: int) -> str | None:
         return f"{name}: {len(value)} characters, at most {limit} allowed"
     if "\x00" in value:
         return f"{name}: contains a NUL character"
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return f"{name}: is not valid Unicode text (lone surrogate)"
+    if not value.isascii() and not _utf8_ok(value):
+        return f"{name}: is not valid Unicode text (lone surrogate)"
     return None
+
+
+def _utf8_ok(text: str) -> bool:
+    """False for text Python holds but UTF-8 cannot carry (lone surrogates, e.g. from JSON "\\ud800")."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _number_problem(name: str, value: object, low: float, high: float) -> str | None:
@@ -89,13 +95,12 @@ def check_fix(fix: Fix, now: float, limits: FixLimits) -> tuple[RejectionKind, s
         return RejectionKind.STALE_TIMESTAMP, (
             f"ts {format_instant(ts)} is {now - ts:.0f} s older than the service clock "
             f"{format_instant(now)} (at most {limits.max_past_s:g} s allowed; vehicle {vid})")
-    problem = (
-        (fix.speed_mps is not None and _number_problem("speed_mps", fix.speed_mps, 0.0, limits.max_speed_mps))
-        or (fix.bearing_deg is not None and _number_problem("bearing_deg", fix.bearing_deg, 0.0, 360.0))
-        or (fix.odometer_m is not None and _number_problem("odometer_m", fix.odometer_m, 0.0, 1e12))
-    )
-    if problem:
-        return RejectionKind.BAD_VALUE, f"{problem} (vehicle {vid})"
+    for name, value, high in (("speed_mps", fix.speed_mps, limits.max_speed_mps),
+                              ("bearing_deg", fix.bearing_deg, 360.0), ("odometer_m", fix.odometer_m, 1e12)):
+        if value is not None:
+            problem = _number_problem(name, value, 0.0, high)
+            if problem:
+                return RejectionKind.BAD_VALUE, f"{problem} (vehicle {vid})"
     for name in _TEXT_FIELDS:
         value = getattr(fix, name)
         if value is not None:
@@ -134,6 +139,7 @@ def validate_fixes(
         ts = fix.ts
         speed = fix.speed_mps
         bearing = fix.bearing_deg
+        odometer = fix.odometer_m
         text = f"{vid}{fix.trip_id}{fix.route_id}{fix.block_id}{fix.start_date}{fix.start_time}{fix.label}"
         if not (
             type(vid) is str and 0 < len(vid) <= max_chars
@@ -143,8 +149,8 @@ def validate_fixes(
             and type(ts) is float and earliest <= ts <= latest
             and (speed is None or (type(speed) is float and 0.0 <= speed <= max_speed))
             and (bearing is None or (type(bearing) is float and 0.0 <= bearing <= 360.0))
-            and fix.odometer_m is None
-            and len(text) <= max_chars and text.isascii() and "\x00" not in text
+            and (odometer is None or (type(odometer) is float and 0.0 <= odometer <= 1e12))
+            and len(text) <= max_chars and "\x00" not in text and (text.isascii() or _utf8_ok(text))
         ):
             found = check_fix(fix, now, limits)
             if found is not None:

@@ -27,6 +27,8 @@ def json_error(
         if candidate.status_code == status:
             cls = candidate
             break
+    if cls is web.HTTPRequestEntityTooLarge:  # its __init__ also wants the sizes
+        return web.HTTPRequestEntityTooLarge(max_size=0, text=body, content_type="application/json", headers=headers)
     exc = cls(text=body, content_type="application/json", headers=headers)
     return exc
 
