@@ -120,6 +120,14 @@ class TrackingSettings:
     min_layover_s: float = field(default=120.0, metadata=_check(_non_negative))
     #: Longest the writer waits to fill a batch before applying it.
     batch_interval_s: float = field(default=0.2, metadata=_check(_positive))
+    #: Most fixes the writer applies in one batch.
+    max_batch_fixes: int = field(default=20_000, metadata=_check(_positive))
+    #: Days of recorded arrivals the travel-time models learn from at start.
+    history_days: int = field(default=56, metadata=_check(_positive))
+    #: Seconds of stored positions replayed at start to rebuild the vehicles' state.
+    replay_window_s: float = field(default=900.0, metadata=_check(_non_negative))
+    #: Each vehicle's served predictions are sampled for accuracy at most this often.
+    accuracy_sample_s: float = field(default=60.0, metadata=_check(_positive))
 
 
 @dataclass(frozen=True, slots=True)

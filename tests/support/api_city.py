@@ -126,3 +126,95 @@ def running_snapshot(index: ScheduleIndex, now: float, *, version: int = 1, max_
             dist_m=max(0.0, calls[0].dist_m - 200.0), delay_s=delay, assignment="trip_id",
         )
     return Snapshot.build(version, now, index.feed_id, vehicles, trips)
+
+
+# ---------------------------------------------------------------------- the tiny feed, live
+TINY_DAY = dt.date(2026, 11, 27)  # a Friday: service WK runs
+
+
+async def tiny_services(pool, settings, folder, clock=None):  # type: ignore[no-untyped-def]
+    """Services over the tiny feed (tests/support/feeds.py), imported and loaded."""
+    from feeds.gtfs import import_gtfs
+    from tests.support.feeds import tiny_feed
+    from transit.app.services import Services
+    from transit.core.clock import ManualClock
+
+    await import_gtfs(pool, tiny_feed(folder))
+    services = Services(settings=settings, pool=pool, clock=clock or ManualClock(0.0))
+    await services.schedule.reload(pool)
+    return services
+
+
+def call(index: ScheduleIndex, trip_id: str, stop_sequence: int, day_start: float, delay_s: float,
+         uncertainty_s: float = 30.0, status: CallStatus = CallStatus.SCHEDULED) -> CallPrediction:
+    """A call of ``trip_id`` predicted ``delay_s`` after its schedule."""
+    t = index.find_trip(trip_id)
+    assert t is not None
+    rows = index.trip_calls(t)
+    for r in range(rows.start, rows.stop):
+        if int(index.st_seq[r]) == stop_sequence:
+            sa = day_start + float(index.st_arr_s[r])
+            sd = day_start + float(index.st_dep_s[r])
+            return CallPrediction(stop_sequence, index.stop_ids[int(index.st_stop[r])], sa + delay_s, sd + delay_s,
+                                  sa, sd, uncertainty_s, float(index.st_dist_m[r]), status)
+    raise AssertionError(f"{trip_id} has no stop_sequence {stop_sequence}")
+
+
+def trip(index: ScheduleIndex, trip_id: str, service_date: dt.date, calls: list[CallPrediction], *,
+         vehicle_id: str | None = None, schedule_based: bool = False, delay_s: float = 0.0,
+         last_fix_ts: float | None = None, canceled: bool = False, start_time: str | None = None) -> TripPrediction:
+    t = index.find_trip(trip_id)
+    assert t is not None
+    d = int(index.trip_direction[t])
+    b = int(index.trip_block[t])
+    date = service_date.strftime("%Y%m%d")
+    entity = f"{date}:{trip_id}" + (f":{start_time}" if start_time else "")
+    return TripPrediction(entity, trip_id, index.route_ids[int(index.trip_route[t])], d if d >= 0 else None, date,
+                          start_time, index.block_ids[b] if b >= 0 else None, vehicle_id, schedule_based, delay_s,
+                          last_fix_ts, tuple(calls), canceled)
+
+
+def tiny_snapshot(index: ScheduleIndex, now: float, version: int = 1, delay_s: float = 90.0) -> Snapshot:
+    """The tiny feed at 08:02 on TINY_DAY: bus V1 on T1 (block BLK1, T2 next) heading for B,
+    LOOP schedule-based, NIGHT cancelled."""
+    ds = index.day_start(TINY_DAY)
+    t1 = trip(index, "T1", TINY_DAY, [call(index, "T1", 2, ds, delay_s), call(index, "T1", 3, ds, delay_s + 10)],
+              vehicle_id="V1", delay_s=delay_s, last_fix_ts=now - 10)
+    t2 = trip(index, "T2", TINY_DAY, [call(index, "T2", k, ds, delay_s - 30) for k in (1, 2, 3)],
+              vehicle_id="V1", delay_s=delay_s - 30, last_fix_ts=now - 10)
+    loop = trip(index, "LOOP", TINY_DAY, [call(index, "LOOP", k, ds, 0.0) for k in (1, 2, 3, 4)],
+                schedule_based=True)
+    night = trip(index, "NIGHT", TINY_DAY, [], canceled=True)
+    v1 = VehicleState("V1", now - 10, 36.7, 117.505, label="鲁A·12345", speed_mps=7.5, bearing_deg=90.0,
+                      trip_entity_id=t1.entity_id, trip_id="T1", route_id="R1", direction_id=0, block_id="BLK1",
+                      dist_m=400.0, stop_sequence=2, stop_id="B", delay_s=delay_s, assignment="block")
+    return Snapshot.build(version, now, index.feed_id, {"V1": v1},
+                          {t.entity_id: t for t in (t1, t2, loop, night)})
+
+
+def tiny_now(index: ScheduleIndex) -> float:
+    return index.day_start(TINY_DAY) + 8 * 3600 + 120
+
+
+# ---------------------------------------------------------------------- replays through the tracker
+def tracker_replay(index: ScheduleIndex, fixes: list, step_s: float, tracking, until_s: float = 0.0):  # type: ignore[no-untyped-def]
+    """Feed recorded fixes through the real tracker in batches of ``step_s`` of simulated time,
+    yielding ``(now, snapshot)`` after each batch; ``until_s`` more seconds run on without fixes
+    (vehicles fall silent)."""
+    from transit.tracking.tracker import Tracker, TrackerParams
+
+    tracker = Tracker(index, TrackerParams.from_settings(tracking))
+    fixes = sorted(fixes, key=lambda f: f.ts)
+    i = 0
+    now = fixes[0].ts
+    end = fixes[-1].ts + until_s
+    version = 0
+    while now < end:
+        now += step_s
+        batch = []
+        while i < len(fixes) and fixes[i].ts <= now:
+            batch.append(fixes[i])
+            i += 1
+        tracker.apply(batch, now)
+        version += 1
+        yield now, tracker.snapshot(version, now)

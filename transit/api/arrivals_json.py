@@ -23,8 +23,9 @@ from transit.schedule.index import ScheduleIndex
 
 DEFAULT_MINUTES = 90
 MAX_MINUTES = 24 * 60
-DEFAULT_LIMIT = 20
+DEFAULT_LIMIT = 10
 MAX_LIMIT = 200
+DEFAULT_PER_LINE = 3
 
 
 def arrival_json(a: Arrival, now: float, tz: dt.tzinfo) -> dict[str, Any]:
@@ -39,7 +40,6 @@ def arrival_json(a: Arrival, now: float, tz: dt.tzinfo) -> dict[str, Any]:
         "arrival": iso(a.arrival_ts, tz),
         "predicted_arrival": iso(a.arrival_ts, tz) if a.realtime else None,
         "scheduled_arrival": iso(a.scheduled_arrival_ts, tz),
-        "departure": iso(a.departure_ts, tz),
         "minutes_away": a.minutes_away(now),
         "stops_away": a.stops_away,
         "distance_away_m": round(a.dist_away_m) if a.dist_away_m is not None else None,
@@ -71,10 +71,10 @@ def _line_json(index: ScheduleIndex, span: RouteSpan, tz: dt.tzinfo) -> dict[str
 def arrivals_payload(
     snapshot: Snapshot, index: ScheduleIndex, stop_id: str, now: float, *,
     route_ids: Collection[str] | None = None, limit: int = DEFAULT_LIMIT, minutes: int = DEFAULT_MINUTES,
-    stale_s: float = 180.0,
+    per_line: int = DEFAULT_PER_LINE, stale_s: float = 180.0,
 ) -> dict[str, Any]:
     """Arrivals at the stop within ``minutes``: the ``limit`` soonest overall, and per line the
-    ``limit`` soonest with the line's first and last bus at this stop.  LookupError: unknown stop."""
+    ``per_line`` soonest with the line's first and last bus at this stop.  LookupError: unknown stop."""
     stop = index.find_stop(stop_id)
     if stop is None:
         raise LookupError(f"unknown stop {stop_id!r}")
@@ -86,18 +86,22 @@ def arrivals_payload(
         if route_ids and span.route_id not in route_ids:
             continue
         lines[span.route_id] = _line_json(index, span, tz)
-    everything = []
+    everything: list[dict[str, Any]] = []
     for a in rows:
+        line = lines.get(a.route_id)
+        wanted_by_line = line is not None and len(line["arrivals"]) < per_line
+        if len(everything) >= limit and not wanted_by_line:
+            continue  # formatted only if shown: most rows of a busy stop are not
         item = arrival_json(a, now, tz)
         if len(everything) < limit:
             everything.append(item)
-        line = lines.get(a.route_id)
-        if line is not None and len(line["arrivals"]) < limit:
-            line["arrivals"].append(item)
+        if wanted_by_line:
+            line["arrivals"].append(item)  # type: ignore[index]
     return {
         "stop": stop_summary(index, stop),
         "minutes": minutes,
         "limit": limit,
+        "per_line": per_line,
         "arrivals": everything,
         "lines": sorted(lines.values(), key=lambda line: _natural(line["route_short_name"])),
     }

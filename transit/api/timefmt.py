@@ -2,6 +2,10 @@
 
 Inside, every instant is POSIX seconds; a rider's app shows local clock times, so each one leaves
 the service as ``2026-11-28T08:05:00+08:00``: unambiguous, and readable as it stands.
+
+An arrivals body holds dozens of instants and is rebuilt for every snapshot, while most of them
+(scheduled times, the time of a fix, a prediction no new fix has moved) are the same from one
+snapshot to the next: the strings are kept in a bounded table per zone.
 """
 
 from __future__ import annotations
@@ -9,6 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import zoneinfo
+
+_MAX_CACHED = 200_000
+_CACHE: dict[dt.tzinfo, dict[int, str]] = {}
 
 
 @functools.lru_cache(maxsize=64)
@@ -20,7 +27,16 @@ def iso(ts: float | None, tz: dt.tzinfo) -> str | None:
     """Whole seconds, with the offset of ``tz`` at that instant (None stays None)."""
     if ts is None:
         return None
-    return dt.datetime.fromtimestamp(round(ts), tz).isoformat()
+    s = round(ts)
+    table = _CACHE.get(tz)
+    if table is None:
+        table = _CACHE[tz] = {}
+    text = table.get(s)
+    if text is None:
+        if len(table) >= _MAX_CACHED:
+            table.clear()
+        text = table[s] = dt.datetime.fromtimestamp(s, tz).isoformat()
+    return text
 
 
 def service_date_iso(yyyymmdd: str | None) -> str | None:

@@ -21,6 +21,7 @@ DEFAULT_COMPONENTS: tuple[str, ...] = (
     "feeds.gps.component:setup",
     "feeds.gps.jt808.component:setup",
     "transit.app.schedule_watch:setup",
+    "transit.tracking.component:setup",
     "transit.api.web:setup",
     "transit.gtfsrt.web:setup",
     "display.component:setup",

@@ -7,13 +7,14 @@ API and the boards call the same pure function and can never disagree.
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from transit.core.snapshot import CallStatus, Snapshot, VehicleStatus
+from transit.core.snapshot import CallStatus, Snapshot, TripPrediction, VehicleState, VehicleStatus
 from transit.schedule.index import ScheduleIndex
 from transit.schedule.service import format_gtfs_date
-from transit.schedule.timetable import calls_at_stop, first_last_at_stop
+from transit.schedule.timetable import ScheduledCall, calls_at_stop, first_last_at_stop
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,7 @@ def list_arrivals(
         )
         if call.departure_ts < now - keep_passed_s and not at_stop:
             continue
+        away = _how_far(snapshot, index, vehicle, trip, sc.index, on_trip)
         t = index.find_trip(trip.trip_id)
         if t is not None and _is_last_call(index, t, call.stop_sequence):
             continue  # a trip ending here takes no one on board
@@ -116,19 +118,18 @@ def list_arrivals(
             status="canceled" if trip.canceled else ("skipped" if call.status == CallStatus.SKIPPED
                                                      else "scheduled"),
             vehicle_id=trip.vehicle_id, delay_s=trip.delay_s if not trip.schedule_based else None,
-            last_fix_ts=trip.last_fix_ts, stops_away=sc.index if on_trip else None,
-            dist_away_m=(max(0.0, call.dist_m - vehicle.dist_m)
-                         if on_trip and vehicle is not None and vehicle.dist_m is not None else None),
+            last_fix_ts=trip.last_fix_ts, stops_away=away[0], dist_away_m=away[1],
             uncertainty_s=call.uncertainty_s, at_stop=at_stop,
         ))
 
-    for sched in calls_at_stop(index, stop, now - keep_passed_s, now + horizon_s):
+    for sched in scheduled_calls(index, stop, now - keep_passed_s, now + horizon_s):
         inst = sched.instance
         entity = inst.entity_id(index)
         if entity in covered:
             continue
         tracked = snapshot.trips.get(entity)
-        if tracked is not None and not _stale(tracked.last_fix_ts, tracked.schedule_based, now, stale_s):
+        if tracked is not None and not tracked.canceled and not _stale(tracked.last_fix_ts, tracked.schedule_based,
+                                                                       now, stale_s):
             continue  # tracked, and this stop is already behind the bus
         route_id = index.route_ids[index.trip_route[inst.trip]]
         if wanted is not None and route_id not in wanted:
@@ -168,6 +169,69 @@ def route_spans(index: ScheduleIndex, stop_id: str, now: float) -> list[RouteSpa
         spans.append(RouteSpan(index.route_ids[route], index.route_short_name[route],
                                span[0] if span else None, span[1] if span else None, nxt))
     return spans
+
+
+_HOUR = 3600.0
+_SCHEDULED: weakref.WeakKeyDictionary[ScheduleIndex, dict[tuple[int, float, float], list[ScheduledCall]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def scheduled_calls(index: ScheduleIndex, stop: int, t_from: float, t_to: float) -> list[ScheduledCall]:
+    """:func:`calls_at_stop`, memoised per schedule index over whole hours: the timetable of a
+    stop does not change between snapshots, so a stop asked for every second is computed about
+    once an hour, and the window is cut out of it."""
+    lo = (t_from // _HOUR) * _HOUR
+    hi = -(-t_to // _HOUR) * _HOUR
+    per_index = _SCHEDULED.get(index)
+    if per_index is None:
+        per_index = _SCHEDULED[index] = {}
+    calls = per_index.get((stop, lo, hi))
+    if calls is None:
+        if len(per_index) >= 20_000:
+            per_index.clear()
+        calls = per_index[(stop, lo, hi)] = calls_at_stop(index, stop, lo, hi)
+    return [c for c in calls if t_from <= c.arrival_ts <= t_to]
+
+
+def _how_far(
+    snapshot: Snapshot, index: ScheduleIndex, vehicle: VehicleState | None, trip: TripPrediction, k: int,
+    on_trip: bool,
+) -> tuple[int | None, float | None]:
+    """Stops and metres between the vehicle and call ``k`` of ``trip``: along its current trip,
+    or, for a later trip of its block, the rest of the current trip and of any trip between."""
+    if vehicle is None or vehicle.dist_m is None:
+        return (k if on_trip else None), None
+    call = trip.calls[k]
+    if on_trip:
+        return k, max(0.0, call.dist_m - vehicle.dist_m)
+    chain = snapshot.derived("arrivals.trips_by_vehicle", _trips_by_vehicle).get(vehicle.vehicle_id, [])
+    ids = [t.entity_id for t in chain]
+    if vehicle.trip_entity_id not in ids or trip.entity_id not in ids:
+        return None, None
+    first, last = ids.index(vehicle.trip_entity_id), ids.index(trip.entity_id)
+    if last <= first:
+        return None, None
+    stops, dist = k, call.dist_m
+    for i, t in enumerate(chain[first:last]):
+        stops += len(t.calls)
+        t_index = index.find_trip(t.trip_id)
+        if t_index is None:
+            return None, None
+        length = float(index.trip_length_m[t_index])
+        dist += max(0.0, length - vehicle.dist_m) if i == 0 else length
+    return stops, dist
+
+
+def _trips_by_vehicle(snapshot: Snapshot) -> dict[str, list[TripPrediction]]:
+    """Each vehicle's trips in the snapshot, in the order it will run them."""
+    out: dict[str, list[TripPrediction]] = {}
+    for t in snapshot.trips.values():
+        if t.vehicle_id and t.calls:
+            out.setdefault(t.vehicle_id, []).append(t)
+    for trips in out.values():
+        trips.sort(key=lambda t: t.calls[0].arrival_ts)
+    return out
 
 
 def _stale(last_fix_ts: float | None, schedule_based: bool, now: float, stale_s: float) -> bool:
