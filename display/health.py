@@ -158,9 +158,10 @@ class BoardHealth:
                 firmware=r["firmware"], via=r["last_via"], mqtt_online=mqtt,
                 mqtt_change_ts=seen if r["last_via"] == "mqtt" else None)
 
-    async def flush(self, pool: asyncpg.Pool) -> None:
-        """Write heartbeats and offline-period changes; on failure they stay queued."""
-        dirty = [(bid, st) for bid, st in self._states.items() if st.dirty]
+    async def flush(self, pool: asyncpg.Pool, heartbeats: bool = True) -> None:
+        """Write offline-period changes (and, unless told not to, heartbeats); on failure they
+        stay queued for the next attempt."""
+        dirty = [(bid, st) for bid, st in self._states.items() if st.dirty] if heartbeats else []
         ops, self._ops = self._ops, []
         if not dirty and not ops:
             return
@@ -195,12 +196,17 @@ class BoardHealth:
                 st.dirty = True
             log.warning("board heartbeats not written (%s); kept for the next attempt", exc)
 
-    async def run(self, pool: asyncpg.Pool, clock: Any, interval_s: float = 1.0) -> None:
-        """Evaluate and flush every ``interval_s`` until cancelled (then flush once more)."""
+    async def run(self, pool: asyncpg.Pool, clock: Any, interval_s: float = 1.0,
+                  heartbeat_every: int = 5) -> None:
+        """Evaluate and write offline periods every ``interval_s``, heartbeats every
+        ``heartbeat_every`` rounds (a poll's last-seen time may reach the table a few seconds
+        late; an offline period never does), until cancelled; then write everything once more."""
+        rounds = 0
         try:
             while True:
                 self.evaluate(clock.now())
-                await self.flush(pool)
+                rounds += 1
+                await self.flush(pool, heartbeats=rounds % heartbeat_every == 0)
                 await asyncio.sleep(interval_s)
         finally:
             self.evaluate(clock.now())

@@ -24,11 +24,11 @@ def generate_key() -> str:
 def key_problem(key: str) -> str | None:
     """Why ``key`` cannot be a board key, or None."""
     if len(key) < MIN_KEY_LENGTH:
-        return f"key must be at least {MIN_KEY_LENGTH} characters (leave it empty to generate one)"
+        return f"must be at least {MIN_KEY_LENGTH} characters (leave it empty to generate one)"
     if len(key) > MAX_KEY_LENGTH:
-        return f"key must be at most {MAX_KEY_LENGTH} characters"
+        return f"must be at most {MAX_KEY_LENGTH} characters"
     if not key.isascii() or not key.isprintable() or " " in key:
-        return "key must be printable ASCII without spaces (it travels in a header or URL)"
+        return "must be printable ASCII without spaces (it travels in a header or URL)"
     return None
 
 

@@ -34,8 +34,8 @@ def _ts(ts: float) -> dt.datetime:
 
 def message_json(m: BoardMessage, tz: dt.tzinfo) -> dict[str, Any]:
     return {"message_id": m.message_id, "scope": m.scope, "target": m.target, "text": m.text,
-            "text_en": m.text_en, "starts_at": dt.datetime.fromtimestamp(m.starts_ts, tz).isoformat(),
-            "ends_at": dt.datetime.fromtimestamp(m.ends_ts, tz).isoformat()}
+            "text_en": m.text_en, "starts_at": dt.datetime.fromtimestamp(m.starts_ts, tz).isoformat(timespec="seconds"),
+            "ends_at": dt.datetime.fromtimestamp(m.ends_ts, tz).isoformat(timespec="seconds")}
 
 
 class MessageBook:

@@ -123,24 +123,25 @@ async def save_boards(pool: asyncpg.Pool, specs: Sequence[BoardSpec], now: float
                 key = generated = generate_key()
             salt, digest = hash_key(key) if key is not None else (None, None)
             created = spec.board_id not in existing
-            await conn.execute(
-                """INSERT INTO boards (board_id, stop_ids, route_ids, rows, cols, paging, encoding, languages,
-                                       message_mode, key_salt, key_digest, poll_interval_s, location,
-                                       delivery, frame_format, created_at, updated_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)
-                   ON CONFLICT (board_id) DO UPDATE SET
-                       stop_ids = EXCLUDED.stop_ids, route_ids = EXCLUDED.route_ids, rows = EXCLUDED.rows,
-                       cols = EXCLUDED.cols, paging = EXCLUDED.paging, encoding = EXCLUDED.encoding,
-                       languages = EXCLUDED.languages, message_mode = EXCLUDED.message_mode,
-                       key_salt = COALESCE($10, boards.key_salt),
-                       key_digest = COALESCE($11, boards.key_digest),
-                       poll_interval_s = EXCLUDED.poll_interval_s, location = EXCLUDED.location,
-                       delivery = EXCLUDED.delivery, frame_format = EXCLUDED.frame_format,
-                       updated_at = EXCLUDED.updated_at, retired_at = NULL""",
-                spec.board_id, list(spec.stop_ids), list(spec.route_ids), spec.rows, spec.cols, spec.paging,
-                spec.encoding, spec.languages, spec.message_mode, salt, digest, spec.poll_interval_s,
-                spec.location, spec.delivery, spec.frame_format, _ts(now),
-            )
+            values = (spec.board_id, list(spec.stop_ids), list(spec.route_ids), spec.rows, spec.cols, spec.paging,
+                      spec.encoding, spec.languages, spec.message_mode, salt, digest, spec.poll_interval_s,
+                      spec.location, spec.delivery, spec.frame_format, _ts(now))
+            if created:
+                await conn.execute(
+                    """INSERT INTO boards (board_id, stop_ids, route_ids, rows, cols, paging, encoding, languages,
+                                           message_mode, key_salt, key_digest, poll_interval_s, location,
+                                           delivery, frame_format, created_at, updated_at)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)""",
+                    *values)
+            else:
+                await conn.execute(
+                    """UPDATE boards SET stop_ids = $2, route_ids = $3, rows = $4, cols = $5, paging = $6,
+                              encoding = $7, languages = $8, message_mode = $9,
+                              key_salt = COALESCE($10, key_salt), key_digest = COALESCE($11, key_digest),
+                              poll_interval_s = $12, location = $13, delivery = $14, frame_format = $15,
+                              updated_at = $16, retired_at = NULL
+                       WHERE board_id = $1""",
+                    *values)
             if created:
                 await conn.execute(
                     "INSERT INTO board_offline_periods (board_id, start_at, reason) VALUES ($1, $2, 'never_seen')",
@@ -217,7 +218,7 @@ class BoardRegistry:
         while True:
             queue: asyncio.Queue[str] = asyncio.Queue()
 
-            def notified(*args: Any) -> None:
+            def notified(*args: Any, queue: asyncio.Queue[str] = queue) -> None:
                 queue.put_nowait(str(args[3]))
 
             try:

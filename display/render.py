@@ -17,12 +17,17 @@ from page to page) or whole pages of their own before the lines (``"page"``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import zoneinfo
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from display.render_lines import BoardLine, LineMemory, LineParams, LineStatus, LineView, view_lines
+from display.render_lines import BoardLine, LineMemories, LineParams, LineStatus, LineView, view_lines
 from display.render_text import board_text, cells, cut, pad, wrap
+
+#: A frame is rendered again after this long even if nothing seems to change it (a safety net:
+#: a new bus entering the time window shows up within this time).
+MAX_FRAME_AGE_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +66,7 @@ class RenderParams:
 class BoardMemory:
     """Per-board state between renders: the line memories and the page being shown."""
 
-    lines: Mapping[tuple[str, str, str], LineMemory] = field(default_factory=dict)
+    lines: LineMemories = ()
     page: int = 0
     #: When the current page went up (None: nothing shown yet).
     page_ts: float | None = None
@@ -74,6 +79,8 @@ class Frame:
     lines: tuple[LineView, ...]
     messages: tuple[BoardMessage, ...]
     rendered_ts: float
+    #: With the same input, the frame stays right until this moment (at most MAX_FRAME_AGE_S).
+    valid_until_ts: float = float("inf")
 
 
 # ---------------------------------------------------------------------------------------- text
@@ -89,63 +96,90 @@ def route_label(short_name: str) -> str:
     return short_name + "路"
 
 
-def status_zh(v: LineView, tz: zoneinfo.ZoneInfo) -> str:
+def status_zh(v: LineView, tz: zoneinfo.ZoneInfo) -> tuple[str, ...]:
+    """The state in Chinese, longest form first; a narrow board takes the first that fits."""
     if v.status == LineStatus.AT_STOP:
-        return "已到站"
+        return ("已到站",)
     if v.status == LineStatus.ARRIVING:
-        return "即将到站"
+        return ("即将到站", "进站")
     if v.status == LineStatus.REALTIME:
-        stops = f"{v.stops_away}站 " if v.stops_away else ""
-        return f"{stops}{v.minutes}分"
+        return ((f"{v.stops_away}站 {v.minutes}分", f"{v.minutes}分") if v.stops_away else (f"{v.minutes}分",))
     if v.status == LineStatus.SCHEDULED and v.time_ts is not None:
-        return f"计划 {_clock(v.time_ts, tz)}"
+        return (f"计划 {_clock(v.time_ts, tz)}", f"计划{_clock(v.time_ts, tz)}")
     if v.status == LineStatus.BEFORE_SERVICE and v.time_ts is not None:
-        return f"首班 {_clock(v.time_ts, tz)}"
+        return (f"首班 {_clock(v.time_ts, tz)}", f"首班{_clock(v.time_ts, tz)}")
     if v.status == LineStatus.AFTER_LAST:
-        return "末班车已过" + (f" 明日首班 {_clock(v.next_first_ts, tz)}" if v.next_first_ts else "")
-    return "暂无车辆"
+        if v.next_first_ts:
+            first = _clock(v.next_first_ts, tz)
+            return (f"末班车已过 明日首班 {first}", f"末班车已过 首班{first}", "末班车已过", "末班已过")
+        return ("末班车已过", "末班已过")
+    return ("暂无车辆", "暂无")
 
 
-def status_en(v: LineView, tz: zoneinfo.ZoneInfo) -> str:
+def status_en(v: LineView, tz: zoneinfo.ZoneInfo) -> tuple[str, ...]:
     if v.status == LineStatus.AT_STOP:
-        return "At stop"
+        return ("At stop", "Here")
     if v.status == LineStatus.ARRIVING:
-        return "Arriving"
+        return ("Arriving", "Due")
     if v.status == LineStatus.REALTIME:
-        stops = f"{v.stops_away} stop{'s' if v.stops_away != 1 else ''} " if v.stops_away else ""
-        return f"{stops}{v.minutes} min"
+        if v.stops_away:
+            return (f"{v.stops_away} stop{'s' if v.stops_away != 1 else ''} {v.minutes} min", f"{v.minutes} min",
+                    f"{v.minutes}m")
+        return (f"{v.minutes} min", f"{v.minutes}m")
     if v.status == LineStatus.SCHEDULED and v.time_ts is not None:
-        return f"Sched {_clock(v.time_ts, tz)}"
+        return (f"Sched {_clock(v.time_ts, tz)}", f"S {_clock(v.time_ts, tz)}")
     if v.status == LineStatus.BEFORE_SERVICE and v.time_ts is not None:
-        return f"First bus {_clock(v.time_ts, tz)}"
+        return (f"First bus {_clock(v.time_ts, tz)}", f"First {_clock(v.time_ts, tz)}")
     if v.status == LineStatus.AFTER_LAST:
-        return "Last bus gone" + (f", first {_clock(v.next_first_ts, tz)}" if v.next_first_ts else "")
-    return "No bus now"
+        if v.next_first_ts:
+            first = _clock(v.next_first_ts, tz)
+            return (f"Last bus gone, first {first}", f"Last gone, 1st {first}", "Last bus gone", "No more")
+        return ("Last bus gone", "No more")
+    return ("No bus now", "None")
 
 
-def fit_row(label: str, destination: str, state: str, cols: int) -> str:
-    """``label destination ... state`` in exactly ``cols`` cells.  The destination gives way
-    first, then the state; the line label is never dropped."""
+#: A destination keeps at least this many cells before the state is shortened.
+MIN_DESTINATION_CELLS = 4
+
+
+def fit_row(label: str, destination: str, states: tuple[str, ...], cols: int) -> str:
+    """``label destination ... state`` in exactly ``cols`` cells.
+
+    The longest form of the state that still leaves the destination a few cells is taken; the
+    destination is then cut to what remains; the line label is never dropped.
+    """
+    want_dest = min(cells(destination), MIN_DESTINATION_CELLS)
+    state = states[-1]
+    for candidate in states:
+        if cells(label) + 1 + want_dest + (1 if want_dest else 0) + cells(candidate) <= cols:
+            state = candidate
+            break
+    else:
+        for candidate in states:
+            if cells(label) + 1 + cells(candidate) <= cols:
+                state = candidate
+                break
     room = cols - cells(state) - 1
     if cells(label) > room:  # not even the label fits beside the state: shorten the state
         label = cut(label, cols)
         state = cut(state, cols - cells(label) - 1)
         left = label
     else:
-        left = label + " " + cut(destination, room - cells(label) - 1) if room - cells(label) - 1 > 0 else label
-    gap = cols - cells(left) - cells(state)
-    return pad(left + " " * max(0, gap) + state, cols)
+        dest_room = room - cells(label) - 1
+        left = (label + " " + cut(destination, dest_room)).rstrip() if dest_room > 0 else label
+    return pad(left + " " * max(0, cols - cells(left) - cells(state)) + state, cols)
 
 
+@functools.lru_cache(maxsize=65536)
 def line_rows(v: LineView, layout: Layout, tz: zoneinfo.ZoneInfo) -> tuple[str, ...]:
     """The row(s) of one line: Chinese, plus English on a bilingual board."""
     enc = layout.encoding
     zh = fit_row(board_text(route_label(v.route_short_name), enc), board_text(v.headsign, enc),
-                 board_text(status_zh(v, tz), enc), layout.cols)
+                 tuple(board_text(t, enc) for t in status_zh(v, tz)), layout.cols)
     if layout.languages != "zh+en":
         return (zh,)
     en = fit_row(board_text(v.route_short_name, enc), board_text(v.headsign_en or v.headsign, enc),
-                 board_text(status_en(v, tz), enc), layout.cols)
+                 tuple(board_text(t, enc) for t in status_en(v, tz)), layout.cols)
     return (zh, en)
 
 
@@ -185,7 +219,21 @@ def _message_text(messages: Sequence[BoardMessage], layout: Layout) -> tuple[str
 
 def compose_pages(views: Sequence[LineView], messages: Sequence[BoardMessage], layout: Layout,
                   tz: zoneinfo.ZoneInfo) -> list[tuple[str, ...]]:
-    """Every page of the frame, each exactly ``layout.rows`` rows of ``layout.cols`` cells."""
+    """Every page of the frame, each exactly ``layout.rows`` rows of ``layout.cols`` cells.
+
+    Boards at one stop mostly show the same lines the same way, so pages are memoised on their
+    inputs (all immutable values)."""
+    return list(_compose(tuple(views), tuple(messages), layout, tz))
+
+
+@functools.lru_cache(maxsize=8192)
+def _compose(views: tuple[LineView, ...], messages: tuple[BoardMessage, ...], layout: Layout,
+             tz: zoneinfo.ZoneInfo) -> tuple[tuple[str, ...], ...]:
+    return tuple(_compose_uncached(views, messages, layout, tz))
+
+
+def _compose_uncached(views: Sequence[LineView], messages: Sequence[BoardMessage], layout: Layout,
+                      tz: zoneinfo.ZoneInfo) -> list[tuple[str, ...]]:
     groups = [line_rows(v, layout, tz) for v in views]
     if not groups:
         empty = ("暂无公交信息",) if layout.languages != "zh+en" else ("暂无公交信息", "No bus information")
@@ -226,12 +274,14 @@ def render_frame(lines: Sequence[BoardLine], messages: Sequence[BoardMessage], l
     (the page state is carried over unchanged: see :func:`select_page`)."""
     params = params or RenderParams()
     memory = memory or BoardMemory()
-    tz = zoneinfo.ZoneInfo(params.timezone)
-    views, kept = view_lines(list(lines), memory.lines, now, params.lines)
+    tz = zoneinfo.ZoneInfo(params.timezone)  # (ZoneInfo caches its instances: same key, same object)
+    views, kept, change = view_lines(list(lines), memory.lines, now, params.lines)
     active = tuple(sorted((m for m in messages if m.active(now)),
                           key=lambda m: ({"board": 0, "route": 1}.get(m.scope, 2), m.starts_ts, m.message_id)))
+    for m in messages:
+        change = min(change, *(t for t in (m.starts_ts, m.ends_ts) if t > now), now + MAX_FRAME_AGE_S)
     pages = compose_pages(views, active, layout, tz)
-    frame = Frame(layout, tuple(pages), tuple(views), active, now)
+    frame = Frame(layout, tuple(pages), tuple(views), active, now, min(change, now + MAX_FRAME_AGE_S))
     return frame, BoardMemory(kept, memory.page, memory.page_ts)
 
 

@@ -8,6 +8,7 @@ them.  A line with nothing coming shows its first or last bus instead.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ def stop_lines(index: ScheduleIndex, stop_id: str) -> tuple[LineEntry, ...]:
     return tuple(sorted(found.values(), key=lambda e: (natural_key(e.route_short_name), e.headsign)))
 
 
+@functools.lru_cache(maxsize=4096)
 def natural_key(text: str) -> tuple[object, ...]:
     """``"2" < "10" < "K1"``: digits compare as numbers."""
     return tuple((0, int(part), "") if part.isdigit() else (1, 0, part)

@@ -19,7 +19,6 @@ stays a pure function):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -229,13 +228,53 @@ def view_line(line: BoardLine, prev: LineMemory | None, now: float,
     return view, memory
 
 
-def view_lines(lines: list[BoardLine], memory: Mapping[tuple[str, str, str], LineMemory], now: float,
-               p: LineParams) -> tuple[list[LineView], dict[tuple[str, str, str], LineMemory]]:
+LineMemories = tuple[tuple[tuple[str, str, str], LineMemory], ...]
+
+
+def next_change_ts(line: BoardLine, view: LineView, memory: LineMemory | None, now: float,
+                   p: LineParams) -> float:
+    """The earliest moment after ``now`` at which this line could show something else with the
+    same input (a minute ticking over, a bus leaving by the timetable, a prediction going stale,
+    the first bus becoming due): until then a rendered frame stays right."""
+    times: list[float] = []
+    if view.time_ts is not None and view.status in (LineStatus.REALTIME, LineStatus.ARRIVING):
+        times.append(view.time_ts - p.arriving_s)
+        if view.minutes:
+            times.append(view.time_ts - 60.0 * view.minutes)
+        times.append(view.time_ts + p.keep_passed_s)
+    if view.status == LineStatus.BEFORE_SERVICE and view.time_ts is not None:
+        times.append(view.time_ts)
+    for a in line.arrivals:
+        times.append(a.departure_ts)
+        if a.realtime:
+            times.append(a.departure_ts + p.keep_passed_s)
+            times.append(a.scheduled_arrival_ts)  # once stale, the schedule time counts
+            if a.last_fix_ts is not None:
+                times.append(a.last_fix_ts + p.stale_s)
+    if line.first_ts is not None:
+        times.append(line.first_ts)
+    if line.last_ts is not None:
+        times.append(line.last_ts)
+    if memory is not None:
+        times.append(memory.evidence_ts + p.stale_s)
+        times.append(memory.arrival_ts + p.hold_past_s)
+    # (a change "at" t happens just after it: a frame rendered exactly then is right only then)
+    later = [t for t in times if t >= now]
+    return min(later) if later else float("inf")
+
+
+def view_lines(lines: list[BoardLine], memory: LineMemories, now: float,
+               p: LineParams) -> tuple[list[LineView], LineMemories, float]:
+    """Every line's view, the memories to keep (an immutable, hashable tuple of pairs, so a
+    board's state can key a cache) and when the views could next change by time alone."""
+    previous = dict(memory)
     views: list[LineView] = []
-    kept: dict[tuple[str, str, str], LineMemory] = {}
+    kept: list[tuple[tuple[str, str, str], LineMemory]] = []
+    change = float("inf")
     for line in lines:
-        view, mem = view_line(line, memory.get(line.key), now, p)
+        view, mem = view_line(line, previous.get(line.key), now, p)
         views.append(view)
         if mem is not None:
-            kept[line.key] = mem
-    return views, kept
+            kept.append((line.key, mem))
+        change = min(change, next_change_ts(line, view, mem, now, p))
+    return views, tuple(kept), change

@@ -11,6 +11,7 @@ geometry never changes between what we measure and what the board draws.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable
 
 #: Canonical names of the encodings boards use, and the Python codec for each.
@@ -25,14 +26,14 @@ def normalise_encoding(name: str) -> str | None:
 
 
 def char_cells(ch: str) -> int:
-    return 1 if " " <= ch <= "~" else 2
+    return 1 if ch < "\x80" else 2
 
 
 def cells(text: str) -> int:
-    """Width of ``text`` in half-width cells."""
-    n = len(text)
-    ascii_count = sum(1 for ch in text if " " <= ch <= "~")
-    return ascii_count + 2 * (n - ascii_count)
+    """Width of ``text`` in half-width cells (ASCII one, anything else two)."""
+    if text.isascii():
+        return len(text)
+    return 2 * len(text) - len(text.encode("ascii", "ignore"))
 
 
 @functools.lru_cache(maxsize=8192)
@@ -44,6 +45,7 @@ def _encodable(codec: str, ch: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=16384)
 def board_text(text: str, encoding: str) -> str:
     """``text`` as the board can show it: control characters become spaces, characters outside
     the board's encoding become ``？``."""
@@ -65,6 +67,10 @@ def cut(text: str, width: int) -> str:
     """The longest prefix of ``text`` that fits in ``width`` cells; never half a character."""
     if width <= 0:
         return ""
+    if text.isascii():
+        return text[:width]
+    if cells(text) <= width:
+        return text
     used = 0
     for i, ch in enumerate(text):
         used += char_cells(ch)
@@ -89,13 +95,13 @@ def wrap(text: str, width: int) -> list[str]:
     """Split ``text`` into chunks of at most ``width`` cells.  A break falls at the last space of
     a chunk when there is one in its second half (so Latin words stay whole), else anywhere
     between characters (Chinese has no spaces to break at)."""
-    text = " ".join(text.split())
+    text = re.sub(r"[ \t\r\n]+", " ", text).strip(" ")  # (the ideographic space 　 stays: it is text)
     chunks: list[str] = []
     while text:
         piece = cut(text, width)
         if not piece:  # width smaller than one character
             break
-        if len(piece) < len(text):
+        if len(piece) < len(text) and text[len(piece)] != " ":
             space = piece.rfind(" ")
             if space > 0 and cells(piece[:space]) * 2 >= width:
                 piece = piece[:space]

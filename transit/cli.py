@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "transit.commands.core",
     "transit.demo.command",
     "feeds.gps.replay_command",
+    "transit.tracking.evaluate_command",
     "feeds.gps.jt808.commands",
     "display.cli",
     "signals.cli",

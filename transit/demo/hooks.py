@@ -14,7 +14,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 DEMO_HOOKS: tuple[str, ...] = ("feeds.fares.demo:setup_demo", "transit.reports.demo:setup_demo",
-                              "signals.demo:setup_demo")
+                              "signals.demo:setup_demo", "display.demo:setup_demo")
 
 
 def run_demo_hooks(app: Any, services: Any, notes: list[str], hooks: tuple[str, ...] | None = None) -> list[str]:
