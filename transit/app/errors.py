@@ -34,7 +34,9 @@ def json_error(
 
 
 def not_found(kind: str, ident: str) -> web.HTTPException:
-    return json_error(404, "not_found", f"unknown {kind} {ident!r}", **{kind: ident})
+    """404 naming the id; the body carries it under the kind's name, e.g. ``{"stop": "X"}``."""
+    extra = {"id": ident} if kind in ("code", "message", "headers", "status") else {kind: ident}
+    return json_error(404, "not_found", f"unknown {kind} {ident!r}", **extra)
 
 
 def bad_parameter(name: str, problem: str) -> web.HTTPException:
