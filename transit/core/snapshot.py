@@ -48,6 +48,9 @@ class CallPrediction:
     #: Distance of the stop along the trip's shape.
     dist_m: float
     status: CallStatus = CallStatus.SCHEDULED
+    #: The running times to this call came from the timetable (no history or recent evidence on
+    #: those segments), though the vehicle's position is real-time.
+    schedule_based: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,9 @@ class VehicleState:
     off_route: bool = False
     #: How the trip was found: "trip_id", "block", "inferred", "layover" or "none".
     assignment: str = "none"
+    #: On a trip but not advancing along it for a while (away from terminals): broken down,
+    #: stuck, or parked with the terminal still on.
+    no_progress: bool = False
 
 
 @dataclass(frozen=True, slots=True)

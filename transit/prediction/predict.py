@@ -3,9 +3,11 @@
 For each vehicle the calls ahead are laid out as a ragged array (its current trip from the next
 call on, then the following trips of its block).  Times run forward from the vehicle's last fix:
 
-* the part of the current segment still ahead (share of the segment's distance x its expected
-  running time), or, standing at a stop, the rest of its dwell;
-* then, call by call, expected running time (``SegmentModel``) and dwell;
+* to the next call, the share of its link's distance still ahead x the link's expected time;
+  standing at a stop, the links count from its arrival (or from a usual dwell ago, if it has
+  been standing longer than that);
+* then, call by call, the expected link time (arrival to arrival, ``SegmentModel``); departures
+  are arrivals plus the expected dwell;
 * at the start of a trip (the first stop, or the next trip of the block after a layover) the
   bus does not leave before its scheduled departure, nor before ``min_layover_s`` after it
   arrived;
@@ -37,7 +39,7 @@ B = NDArray[np.bool_]
 class PredictParams:
     min_layover_s: float = 120.0
     #: How strongly, and for how many segments ahead, the vehicle's own pace counts.
-    pace_weight: float = 0.6
+    pace_weight: float = 0.0
     pace_fade_segments: float = 6.0
     #: Correlation between consecutive segments' errors.
     correlation: float = 0.35
@@ -115,7 +117,6 @@ def _group_cumsum(values: F64, group: I64, n_groups: int) -> F64:
 @dataclass(frozen=True, slots=True)
 class _Part:
     group: I64
-    rows: I64
     pos: I64
     arr: F64
     dep: F64
@@ -137,125 +138,97 @@ def predict_vehicles(
     last_row = net.row_last[v.next_row] if m else np.zeros(0, dtype=np.int64)
     first_row = net.row_first[v.next_row] if m else np.zeros(0, dtype=np.int64)
     group, rows, pos = _ragged(v.next_row, last_row)
-    dtype_r = v.day_type[group]
-    est = model.expected_runs(rows, dtype_r, now)
-    dwell = model.expected_dwells(rows)
-    dwell = np.where(rows == net.row_last[rows], 0.0, dwell)
-    fade = 1.0 + params.pace_weight * (v.pace[group] - 1.0) * np.exp(-pos / params.pace_fade_segments)
-    run = est.mean_s * np.maximum(fade, 0.3)
-    var = est.var_s2 * np.maximum(fade, 0.3) ** 2
+    est = model.expected_links(rows, v.day_type[group], now)
+    dwell = np.where(rows == net.row_last[rows], 0.0, model.expected_dwells(rows))
+    fade = np.maximum(
+        1.0 + params.pace_weight * (v.pace[group] - 1.0) * np.exp(-pos / params.pace_fade_segments), 0.3)
+    link = est.mean_s * fade
+    var = est.var_s2 * fade * fade
 
-    # first call of each vehicle
+    # the first call ahead: when the vehicle gets there (a0), and from when the links after it
+    # count (base0: its arrival, its departure time at the first stop of a trip, or -- a bus
+    # standing at a stop longer than usual -- as if it had arrived a usual dwell ago)
     head = np.searchsorted(group, np.arange(m))
     r0 = v.next_row
     s_r = ix.st_dist_m[r0]
-    s_prev = ix.st_dist_m[np.maximum(r0 - 1, 0)]
-    seg_len = np.maximum(s_r - s_prev, 1.0)
+    seg_len = np.maximum(s_r - ix.st_dist_m[np.maximum(r0 - 1, 0)], 1.0)
     frac = np.clip((s_r - v.dist_m) / seg_len, 0.0, 1.0)
     is_first = r0 == first_row
-    sched_dep0 = ix.st_dep_s[r0] + v.shift_ts
-    approach = np.where(
-        is_first, np.maximum(s_r - v.dist_m, 0.0) / params.deadhead_speed_mps, frac * run[head]
-    )
-    arr0 = np.where(v.at_stop, np.where(np.isnan(v.stop_arrival_ts), v.fix_ts, v.stop_arrival_ts),
-                    v.fix_ts + approach)
+    approach = np.where(is_first, np.maximum(s_r - v.dist_m, 0.0) / params.deadhead_speed_mps, frac * link[head])
+    a0 = np.where(v.at_stop, np.where(np.isnan(v.stop_arrival_ts), v.fix_ts, v.stop_arrival_ts),
+                  v.fix_ts + approach)
     # a bus not yet at its next stop and already past the time predicted for it is late
-    overdue = np.where(v.at_stop, 0.0, np.maximum(0.0, now - arr0))
-    arr0 = arr0 + overdue
-    dep0 = np.maximum(arr0 + dwell[head], np.where(v.at_stop, v.fix_ts, arr0))
-    dep0 = np.where(is_first, np.maximum(dep0, sched_dep0), dep0)
-    dep0 = np.where(r0 == last_row, arr0, dep0)
-    var0 = np.where(v.at_stop | is_first, 0.0, (frac * frac) * var[head])
-    sig0 = np.sqrt(var0)
-    part0 = _chain(net, group, rows, pos, head, run, dwell, var, est.learned, arr0, dep0, var0, sig0, m)
+    a0 = a0 + np.where(v.at_stop, 0.0, np.maximum(0.0, now - a0))
+    base0 = np.where(v.at_stop, np.maximum(a0, v.fix_ts - dwell[head]), a0)
+    # the first stop of a trip: not before its scheduled departure, nor before a minimum
+    # layover after the bus got there (when it came off the block's previous trip)
+    sched_dep0 = ix.st_dep_s[r0] + v.shift_ts
+    rested = np.where(v.at_stop & ~np.isnan(v.stop_arrival_ts), v.stop_arrival_ts + params.min_layover_s, -np.inf)
+    base0 = np.where(is_first, np.maximum(np.maximum(sched_dep0, rested), np.maximum(a0, v.fix_ts)), base0)
+    dep0 = np.where(is_first, base0, np.maximum(a0 + dwell[head], np.where(v.at_stop, v.fix_ts, a0)))
+    dep0 = np.where(r0 == last_row, a0, dep0)
+    var0 = np.where(v.at_stop | is_first, 0.0, frac * frac * var[head])
+    part0 = _chain(group, pos, link, dwell, var, est.learned, a0, base0, dep0, var0, np.sqrt(var0), m)
 
     # following trips of the block, in order: each starts where the previous part ended
     end_arr = np.full(m, np.nan)
-    end_sig = np.full(m, np.nan)
     end_var = np.full(m, np.nan)
-    end_sched = np.zeros(m)
+    end_sig = np.full(m, np.nan)
     last_idx = np.searchsorted(group, np.arange(m), side="right") - 1
-    ok = last_idx >= np.searchsorted(group, np.arange(m))
+    ok = last_idx >= head
     end_arr[ok] = part0.arr[last_idx[ok]]
     end_var[ok] = part0.var_sum[last_idx[ok]]
     end_sig[ok] = part0.sigma_sum[last_idx[ok]]
-    end_sched[ok] = part0.sched_share[last_idx[ok]]
     end_stop = net.trip_last_stop[v.trip].astype(np.int64)
     part_no = np.zeros(len(following.vehicle), dtype=np.int64)
     if len(following.vehicle):
-        # the k-th following trip of a vehicle is part k+1
         fv = following.vehicle
-        starts = np.searchsorted(fv, fv)
-        part_no = np.arange(len(fv)) - starts + 1
-    extra_parts: list[tuple[_Part, I64, I64, F64, I64]] = []
+        part_no = np.arange(len(fv)) - np.searchsorted(fv, fv) + 1  # the k-th following trip is part k
+    extra: list[tuple[_Part, I64, I64, F64, int]] = []
     for k in range(1, int(part_no.max()) + 1 if len(part_no) else 1):
         sel = np.flatnonzero(part_no == k)
-        if len(sel) == 0:
-            break
-        veh = following.vehicle[sel]
-        trip = following.trip[sel]
-        shift = following.shift_ts[sel]
+        veh, trip, shift = following.vehicle[sel], following.trip[sel], following.shift_ts[sel]
         keep = np.isfinite(end_arr[veh]) & (shift + ix.trip_first_dep_s[trip] <= now + params.max_ahead_s)
         sel, veh, trip, shift = sel[keep], veh[keep], trip[keep], shift[keep]
         if len(sel) == 0:
             break
         lo = ix.trip_st_start[trip]
-        hi = ix.trip_st_start[trip + 1] - 1
-        g, r, p = _ragged(lo, hi)
+        g, r, p = _ragged(lo, ix.trip_st_start[trip + 1] - 1)
         n_g = len(sel)
-        dt_g = following.day_type[sel]
-        e = model.expected_runs(r, dt_g[g], now)
-        dw = model.expected_dwells(r)
-        dw = np.where(r == net.row_last[r], 0.0, dw)
-        h = np.searchsorted(g, np.arange(n_g))
+        e = model.expected_links(r, following.day_type[sel][g], now)
+        dw = np.where(r == net.row_last[r], 0.0, model.expected_dwells(r))
         gap = np.where(net.trip_first_stop[trip] == end_stop[veh], 0.0,
                        _stop_gap_m(net, end_stop[veh], net.trip_first_stop[trip]) / params.deadhead_speed_mps)
         a0 = end_arr[veh] + gap
         sched0 = ix.st_dep_s[lo] + shift
         d0 = np.maximum(sched0, a0 + params.min_layover_s)
-        slack = sched0 - (a0 + params.min_layover_s)
         # a layover with slack absorbs lateness: the uncertainty restarts small
-        sig_prev = np.sqrt(np.maximum(end_var[veh], 0.0))
-        absorbed = slack > 2.0 * sig_prev
+        absorbed = sched0 - (a0 + params.min_layover_s) > 2.0 * np.sqrt(np.maximum(end_var[veh], 0.0))
         v0 = np.where(absorbed, params.base_sigma_s**2, end_var[veh])
         s0 = np.where(absorbed, params.base_sigma_s, end_sig[veh])
-        part = _chain(net, g, r, p, h, e.mean_s, dw, e.var_s2, e.learned, a0, d0, v0, s0, n_g)
-        extra_parts.append((part, veh, trip, shift, np.full(n_g, k)))
+        part = _chain(g, p, e.mean_s, dw, e.var_s2, e.learned, a0, d0, d0, v0, s0, n_g)
+        extra.append((part, veh, trip, shift, k))
         li = np.searchsorted(g, np.arange(n_g), side="right") - 1
         end_arr[veh] = part.arr[li]
         end_var[veh] = part.var_sum[li]
         end_sig[veh] = part.sigma_sum[li]
         end_stop[veh] = net.trip_last_stop[trip]
 
-    # assemble per vehicle: part 0 calls, then following parts in order
-    veh_all = [group]
-    part_all = [np.zeros(len(group), dtype=np.int64)]
-    trip_all = [v.trip[group]]
-    shift_all = [v.shift_ts[group]]
-    row_all = [rows]
-    arr_all = [part0.arr]
-    dep_all = [part0.dep]
-    var_all = [part0.var_sum]
-    sig_all = [part0.sigma_sum]
-    share_all = [part0.sched_share]
-    for part, veh, trip, shift, kk in extra_parts:
-        veh_all.append(veh[part.group])
-        part_all.append(kk[part.group])
-        trip_all.append(trip[part.group])
-        shift_all.append(shift[part.group])
-        row_all.append(part.rows)
-        arr_all.append(part.arr)
-        dep_all.append(part.dep)
-        var_all.append(part.var_sum)
-        sig_all.append(part.sigma_sum)
-        share_all.append(part.sched_share)
+    # assemble per vehicle: part 0 calls, then the following parts in order
+    veh_all = [group] + [veh[part.group] for part, veh, _, _, _ in extra]
+    part_all = [np.zeros(len(group), dtype=np.int64)] + [np.full(len(part.group), k) for part, _, _, _, k in extra]
+    trip_all = [v.trip[group]] + [trip[part.group] for part, _, trip, _, _ in extra]
+    shift_all = [v.shift_ts[group]] + [shift[part.group] for part, _, _, shift, _ in extra]
+    row_all = [rows] + [ix.trip_st_start[trip][part.group] + part.pos for part, _, trip, _, _ in extra]
+    parts = [part0] + [x[0] for x in extra]
     vehicle = np.concatenate(veh_all)
     part_ix = np.concatenate(part_all)
-    order = np.lexsort((np.concatenate(row_all), part_ix, vehicle))
+    row_cat = np.concatenate(row_all)
+    order = np.lexsort((row_cat, part_ix, vehicle))
     vehicle = vehicle[order]
     rho = params.correlation
-    var_sum = np.concatenate(var_all)[order]
-    sig_sum = np.concatenate(sig_all)[order]
+    var_sum = np.concatenate([q.var_sum for q in parts])[order]
+    sig_sum = np.concatenate([q.sigma_sum for q in parts])[order]
     sigma = np.sqrt(params.base_sigma_s**2 + (1.0 - rho) * var_sum + rho * sig_sum * sig_sum)
     counts = np.bincount(vehicle, minlength=m) if m else np.zeros(0, dtype=np.int64)
     call_start = np.zeros(m + 1, dtype=np.int64)
@@ -263,32 +236,29 @@ def predict_vehicles(
     return Predictions(
         call_start=call_start, vehicle=vehicle, part=part_ix[order],
         trip=np.concatenate(trip_all)[order].astype(np.int64), shift_ts=np.concatenate(shift_all)[order],
-        row=np.concatenate(row_all)[order].astype(np.int64), arrival_ts=np.concatenate(arr_all)[order],
-        departure_ts=np.concatenate(dep_all)[order], sigma_s=sigma,
-        schedule_based=np.concatenate(share_all)[order] > 0.5,
+        row=row_cat[order].astype(np.int64), arrival_ts=np.concatenate([q.arr for q in parts])[order],
+        departure_ts=np.concatenate([q.dep for q in parts])[order], sigma_s=sigma,
+        schedule_based=np.concatenate([q.sched_share for q in parts])[order] > 0.5,
     )
 
 
 def _chain(
-    net: TrackingNetwork, group: I64, rows: I64, pos: I64, head: I64, run: F64, dwell: F64, var: F64,
-    learned: B, arr0: F64, dep0: F64, var0: F64, sig0: F64, n_groups: int,
+    group: I64, pos: I64, link: F64, dwell: F64, var: F64, learned: B, a0: F64, base0: F64, dep0: F64,
+    var0: F64, sig0: F64, n_groups: int,
 ) -> _Part:
-    """Arrival and departure at every row from the first row's (arr0, dep0), segment by segment."""
-    step = np.where(pos == 0, 0.0, run + dwell)
-    dep = dep0[group] + _group_cumsum(step, group, n_groups)
-    arr = dep - np.where(pos == 0, 0.0, dwell)
-    arr = np.where(pos == 0, arr0[group], arr)
-    dep = np.where(pos == 0, dep0[group], dep)
+    """Arrivals call by call: the first call at ``a0``, the next at ``base0`` + its link, and so on;
+    departures are arrivals plus the expected dwell."""
+    step = np.where(pos == 0, 0.0, link)
+    arr = np.where(pos == 0, a0[group], base0[group] + _group_cumsum(step, group, n_groups))
+    dep = np.where(pos == 0, dep0[group], arr + dwell)
     v = np.where(pos == 0, 0.0, var)
     var_sum = var0[group] + _group_cumsum(v, group, n_groups)
     sig_sum = sig0[group] + _group_cumsum(np.sqrt(v), group, n_groups)
-    sched_run = np.where(pos == 0, 0.0, np.where(learned, 0.0, run))
-    tot_run = np.where(pos == 0, 0.0, run)
-    num = _group_cumsum(sched_run, group, n_groups)
-    den = _group_cumsum(tot_run, group, n_groups)
-    share = np.where(den > 0, num / np.maximum(den, 1e-9), np.where(learned, 0.0, 1.0))
-    del head
-    return _Part(group, rows, pos, arr, dep, var_sum, sig_sum, share)
+    # share of the predicted time that came from timetable links (no history, no evidence)
+    sched_part = _group_cumsum(np.where(learned, 0.0, step), group, n_groups)
+    total = _group_cumsum(step, group, n_groups)
+    share = np.where(total > 0, sched_part / np.maximum(total, 1e-9), np.where(learned, 0.0, 1.0))
+    return _Part(group, pos, arr, dep, var_sum, sig_sum, share)
 
 
 def _stop_gap_m(net: TrackingNetwork, a: I64, b: I64) -> F64:

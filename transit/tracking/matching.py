@@ -18,8 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from transit.schedule.geometry import project_on_polyline
-from transit.tracking.network import SPAN, TrackingNetwork
+from transit.tracking.network import SPAN, TrackingNetwork, shape_distance_scale
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -39,9 +38,11 @@ def match_windows(
     lo_m: F64,
     hi_m: F64,
     expect_m: F64,
+    off_route_m: float,
     along_weight: float = 0.05,
 ) -> WindowMatch:
-    """Project each point onto its shape between ``lo_m`` and ``hi_m`` along it."""
+    """Project each point onto its shape between ``lo_m`` and ``hi_m`` along it.  Distances are
+    effective ones (see :func:`shape_distance_scale`)."""
     m = len(shapes)
     if m == 0:
         return WindowMatch(np.zeros(0), np.zeros(0))
@@ -72,7 +73,7 @@ def match_windows(
     t = np.where(ln > 0, t, 0.0)
     fx = ax + t * dx
     fy = ay + t * dy
-    dist = np.hypot(gx - fx, gy - fy)
+    dist = np.hypot(gx - fx, gy - fy) * shape_distance_scale(net.seg_slack_m[k], off_route_m)
     along = ix.shape_dist_m[k] + t * ln
     cost = dist + along_weight * np.abs(along - expect_m[group])
     mins = np.minimum.reduceat(cost, starts)
@@ -85,48 +86,84 @@ def match_windows(
 
 @dataclass(frozen=True, slots=True)
 class ShapeOptions:
-    """For each point, up to ``k`` places along one shape it may be (local minima of distance)."""
+    """For each shape and point, up to ``k`` places along the shape the point may be (local
+    minima of distance): (n_shapes, n_points, k) arrays, NaN / inf where there are fewer."""
 
-    along_m: F64  # (n_points, k), NaN where fewer options
-    dist_m: F64  # (n_points, k), inf where fewer options
+    along_m: F64
+    dist_m: F64
 
 
 def shape_options(
-    net: TrackingNetwork, shape: int, px: F64, py: F64, max_dist_m: float, k: int = 3
+    net: TrackingNetwork, shapes: I64, px: F64, py: F64, off_route_m: float, k: int = 3
 ) -> ShapeOptions:
-    """Every plausible projection of each point on ``shape``: a loop or a street used in both
-    halves of a route gives a point two options, and the caller picks by time and order."""
+    """Every plausible projection of each point on each of ``shapes`` (effective distance within
+    1.5 x off-route): a loop, or a street used in both halves of a route, gives a point two
+    options, and the caller picks by time and order.  One set of numpy operations over all
+    (point, segment) pairs of all the shapes."""
     ix = net.index
-    sl = ix.shape_points(shape)
-    dist, along, _ = project_on_polyline(px, py, ix.shape_x[sl], ix.shape_y[sl], ix.shape_dist_m[sl])
-    n = len(px)
-    out_a = np.full((n, k), np.nan)
-    out_d = np.full((n, k), np.inf)
-    if dist.shape[1] == 0:
+    shapes = np.asarray(shapes, dtype=np.int64)
+    n_s, n = len(shapes), len(px)
+    out_a = np.full((n_s, n, k), np.nan)
+    out_d = np.full((n_s, n, k), np.inf)
+    if n_s == 0 or n == 0:
         return ShapeOptions(out_a, out_d)
+    first = ix.shape_start[shapes]
+    count = np.maximum(ix.shape_start[shapes + 1] - first - 1, 1)  # segments (>= 1)
+    total = int(count.sum())
+    starts = np.cumsum(count) - count
+    sgrp = np.repeat(np.arange(n_s), count)
+    seg = np.repeat(first, count) + (np.arange(total) - np.repeat(starts, count))
+    ax, ay = ix.shape_x[seg], ix.shape_y[seg]
+    dx, dy, ln = net.seg_dx[seg], net.seg_dy[seg], net.seg_len[seg]
+    l2 = np.where(ln > 0, ln * ln, 1.0)
+    t = np.clip(((px[:, None] - ax) * dx + (py[:, None] - ay) * dy) / l2, 0.0, 1.0)  # (n, total)
+    t = np.where(ln > 0, t, 0.0)
+    dist = np.hypot(px[:, None] - (ax + t * dx), py[:, None] - (ay + t * dy))
+    dist = dist * shape_distance_scale(net.seg_slack_m[seg], off_route_m)
+    along = ix.shape_dist_m[seg] + t * ln
+    # local minima along each shape (plateaus count once), within reach
     inf_col = np.full((n, 1), np.inf)
     left = np.concatenate([inf_col, dist[:, :-1]], axis=1)
     right = np.concatenate([dist[:, 1:], inf_col], axis=1)
-    minima = (dist <= left) & (dist < right) & (dist <= max_dist_m)
-    for i in range(n):
-        cols = np.flatnonzero(minima[i])
-        if len(cols) == 0:
-            j = int(np.argmin(dist[i]))
-            if dist[i, j] <= max_dist_m:
-                cols = np.array([j])
-            else:
-                continue
-        if len(cols) > k:
-            cols = cols[np.argsort(dist[i, cols])[:k]]
-        # two minima closer than 60 m along the shape are one place (a bend), keep the nearer
-        cols = cols[np.argsort(along[i, cols])]
-        keep: list[int] = []
-        for c in cols:
-            if keep and along[i, c] - along[i, keep[-1]] < 60.0:
-                if dist[i, c] < dist[i, keep[-1]]:
-                    keep[-1] = int(c)
-                continue
-            keep.append(int(c))
-        out_a[i, : len(keep)] = along[i, keep]
-        out_d[i, : len(keep)] = dist[i, keep]
+    head = np.zeros(total, dtype=bool)
+    head[starts] = True
+    tail = np.zeros(total, dtype=bool)
+    tail[starts + count - 1] = True
+    left[:, head] = np.inf
+    right[:, tail] = np.inf
+    minima = (dist <= left) & (dist < right) & (dist <= 1.5 * off_route_m)
+    pi, ci = np.nonzero(minima)
+    if len(pi) == 0:
+        return ShapeOptions(out_a, out_d)
+    g = sgrp[ci]
+    d = dist[pi, ci]
+    a = along[pi, ci]
+    # per (shape, point): merge minima closer than 60 m along (one place, a bend), keep k nearest
+    order = np.lexsort((a, pi, g))
+    g, pi, d, a = g[order], pi[order], d[order], a[order]
+    same = np.zeros(len(g), dtype=bool)
+    same[1:] = (g[1:] == g[:-1]) & (pi[1:] == pi[:-1]) & (a[1:] - a[:-1] < 60.0)
+    drop = np.zeros(len(g), dtype=bool)
+    drop[1:] |= same[1:] & (d[:-1] <= d[1:])
+    drop[:-1] |= same[1:] & (d[1:] < d[:-1])
+    g, pi, d, a = g[~drop], pi[~drop], d[~drop], a[~drop]
+    order = np.lexsort((d, pi, g))
+    g, pi, d, a = g[order], pi[order], d[order], a[order]
+    key = g * n + pi
+    newgrp = np.ones(len(key), dtype=bool)
+    newgrp[1:] = key[1:] != key[:-1]
+    idx = np.arange(len(key))
+    rank = idx - np.maximum.accumulate(np.where(newgrp, idx, 0))
+    ok = rank < k
+    g, pi, d, a, rank = g[ok], pi[ok], d[ok], a[ok], rank[ok]
+    # options of a point in order along the shape
+    order = np.lexsort((a, pi, g))
+    g, pi, d, a = g[order], pi[order], d[order], a[order]
+    key = g * n + pi
+    newgrp = np.ones(len(key), dtype=bool)
+    newgrp[1:] = key[1:] != key[:-1]
+    idx = np.arange(len(key))
+    rank = idx - np.maximum.accumulate(np.where(newgrp, idx, 0))
+    out_a[g, pi, rank] = a
+    out_d[g, pi, rank] = d
     return ShapeOptions(out_a, out_d)

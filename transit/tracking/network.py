@@ -31,7 +31,8 @@ I64 = NDArray[np.int64]
 
 @dataclass(frozen=True, eq=False)
 class DayInstances:
-    """Every trip instance of the service dates around one day, as parallel arrays."""
+    """Every trip instance of the service dates around one day, as parallel arrays, with an
+    index by trip and by shape (so a vehicle's candidates are found without scanning them all)."""
 
     trip: NDArray[np.int32]
     offset_s: NDArray[np.int32]
@@ -40,6 +41,36 @@ class DayInstances:
     day_start_ts: F64
     day_ordinal: I64
     frequency: NDArray[np.bool_]
+    #: instance rows sorted by trip, and where each trip's run starts (CSR over trips)
+    by_trip: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    trip_start: I64 = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    #: instance rows sorted by shape, and where each shape's run starts (CSR over shapes)
+    by_shape: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    shape_start: I64 = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+
+    def of_trips(self, trips: I64) -> I64:
+        return _gather(self.by_trip, self.trip_start, trips)
+
+    def of_shapes(self, shapes: NDArray[np.int32] | I64) -> I64:
+        return _gather(self.by_shape, self.shape_start, np.asarray(shapes, dtype=np.int64))
+
+
+def _gather(order: I64, start: I64, keys: I64) -> I64:
+    keys = keys[(keys >= 0) & (keys < len(start) - 1)]
+    if len(keys) == 0:
+        return np.zeros(0, dtype=np.int64)
+    lo, hi = start[keys], start[keys + 1]
+    count = hi - lo
+    total = int(count.sum())
+    offs = np.repeat(lo - (np.cumsum(count) - count), count)
+    return order[np.arange(total) + offs]
+
+
+def _csr(keys: I64, n: int) -> tuple[I64, I64]:
+    order = np.argsort(keys, kind="stable")
+    start = np.zeros(n + 1, dtype=np.int64)
+    start[1:] = np.cumsum(np.bincount(keys, minlength=n))
+    return order.astype(np.int64), start
 
 
 @dataclass(eq=False)
@@ -51,18 +82,24 @@ class TrackingNetwork:
     seg_dx: F64 = field(init=False)
     seg_dy: F64 = field(init=False)
     seg_len: F64 = field(init=False)
+    #: How far a road may wander from a segment of a synthetic (stop-to-stop) shape: a straight
+    #: line between stops 1 km apart is not where the bus drives.  0 on real shapes.
+    seg_slack_m: F64 = field(init=False)
     shape_length_m: F64 = field(init=False)
     # calls
     row_key: F64 = field(init=False)  # st_trip * SPAN + st_dist_m, sorted
     row_first: I64 = field(init=False)  # first row of each row's trip
     row_last: I64 = field(init=False)
     row_segment: NDArray[np.int32] = field(init=False)  # model segment arriving at this row; -1 first
-    row_run_s: F64 = field(init=False)  # scheduled running time from the previous call's departure
+    #: Scheduled link time to each call: from the previous call's arrival (its departure when it
+    #: is the first stop of the trip, where the bus waits for its departure time).
+    row_link_s: F64 = field(init=False)
     row_dwell_s: F64 = field(init=False)  # scheduled departure minus arrival
     row_band: NDArray[np.int8] = field(init=False)  # time-of-day band of the scheduled arrival
     n_segments: int = field(init=False)
     segment_from: NDArray[np.int32] = field(init=False)  # stop index
     segment_to: NDArray[np.int32] = field(init=False)
+    trip_length_end: F64 = field(init=False)  # distance along the shape of the last call
     trip_first_stop: NDArray[np.int32] = field(init=False)
     trip_last_stop: NDArray[np.int32] = field(init=False)
     _grid: dict[int, NDArray[np.int32]] | None = field(default=None, init=False)
@@ -86,6 +123,7 @@ class TrackingNetwork:
         dy[last] = 0.0
         self.seg_dx, self.seg_dy = dx, dy
         self.seg_len = np.hypot(dx, dy)
+        self.seg_slack_m = np.where(ix.shape_synthetic[self.point_shape], np.minimum(0.35 * self.seg_len, 500.0), 0.0)
         self.shape_length_m = np.zeros(len(counts))
         has = counts > 0
         self.shape_length_m[has] = ix.shape_dist_m[ix.shape_start[1:][has] - 1]
@@ -111,13 +149,19 @@ class TrackingNetwork:
         self.n_segments = len(uniq)
         self.segment_from = (uniq // max(1, len(ix.stop_ids))).astype(np.int32)
         self.segment_to = (uniq % max(1, len(ix.stop_ids))).astype(np.int32)
-        run = np.zeros(n_rows)
+        link = np.zeros(n_rows)
         if n_rows:
-            run[1:] = ix.st_arr_s[1:].astype(np.float64) - ix.st_dep_s[:-1]
-        run[first] = 0.0
-        self.row_run_s = np.maximum(run, 0.0)
+            prev_first = np.zeros(n_rows, dtype=bool)
+            prev_first[1:] = first[:-1]
+            prev_t = np.zeros(n_rows)
+            prev_t[1:] = np.where(prev_first[1:], ix.st_dep_s[:-1], ix.st_arr_s[:-1])
+            link = ix.st_arr_s.astype(np.float64) - prev_t
+        link[first] = 0.0
+        self.row_link_s = np.maximum(link, 0.0)
         self.row_dwell_s = np.maximum(ix.st_dep_s.astype(np.float64) - ix.st_arr_s, 0.0)
         self.row_band = band_of_seconds(ix.st_arr_s.astype(np.int64))
+        self.trip_length_end = np.zeros(ix.n_trips)
+        self.trip_length_end[per_trip > 0] = ix.st_dist_m[starts[1:][per_trip > 0] - 1]
         self.trip_first_stop = np.full(ix.n_trips, -1, dtype=np.int32)
         self.trip_last_stop = np.full(ix.n_trips, -1, dtype=np.int32)
         has = per_trip > 0
@@ -167,7 +211,7 @@ class TrackingNetwork:
             blocks = ix.trip_block[order]
             bounds = np.flatnonzero(np.diff(blocks)) + 1
             self._block_order = {
-                int(blocks[g[0]]): g for g in np.split(order, bounds) if len(g)
+                int(ix.trip_block[g[0]]): g for g in np.split(order, bounds) if len(g)
             }
         return self._block_order.get(block, np.zeros(0, dtype=np.int64))
 
@@ -271,11 +315,15 @@ def _day_instances(index: ScheduleIndex, today: dt.date) -> DayInstances:
             day_starts.append(np.full(len(offs), start))
             ordinals.append(np.full(len(offs), day.toordinal(), dtype=np.int64))
             freqs.append(np.ones(len(offs), dtype=bool))
+    all_trips: I64 = np.concatenate(trips).astype(np.int64)
+    by_trip, trip_start = _csr(all_trips, index.n_trips)
+    by_shape, shape_start = _csr(index.trip_shape[all_trips].astype(np.int64), len(index.shape_ids))
     return DayInstances(
-        trip=np.concatenate(trips).astype(np.int32), offset_s=np.concatenate(offsets).astype(np.int32),
+        trip=all_trips.astype(np.int32), offset_s=np.concatenate(offsets).astype(np.int32),
         start_ts=np.concatenate(starts), end_ts=np.concatenate(ends),
         day_start_ts=np.concatenate(day_starts), day_ordinal=np.concatenate(ordinals),
-        frequency=np.concatenate(freqs),
+        frequency=np.concatenate(freqs), by_trip=by_trip, trip_start=trip_start, by_shape=by_shape,
+        shape_start=shape_start,
     )
 
 
@@ -289,3 +337,9 @@ def frequency_offsets(index: ScheduleIndex, trip: int) -> I64:
     if not parts:
         return np.zeros(0, dtype=np.int64)
     return np.concatenate(parts).astype(np.int64) - first
+
+
+def shape_distance_scale(slack_m: F64, off_route_m: float) -> F64:
+    """Factor turning a distance from a shape segment into an effective one: 1 on real shapes,
+    smaller on long straight stand-ins for roads."""
+    return off_route_m / np.maximum(off_route_m, slack_m)

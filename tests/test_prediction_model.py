@@ -1,0 +1,176 @@
+"""The travel-time model, the predictor, calibration and damping, on the tiny feed: what each
+learns from and how each changes a prediction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from feeds.gtfs import import_gtfs
+from tests.support.feeds import tiny_feed
+from transit.prediction.calibration import Calibrator
+from transit.prediction.model import ModelParams, SegmentModel
+from transit.prediction.predict import FollowingTrips, VehicleInput, predict_vehicles
+from transit.prediction.smoothing import smooth_predictions
+from transit.schedule.index import ScheduleIndex
+from transit.schedule.load import load_schedule
+from transit.tracking import store
+from transit.tracking.arrivals import ArrivalEvent
+from transit.tracking.network import TrackingNetwork
+
+DAY = dt.date(2026, 3, 2)
+
+
+@pytest.fixture
+async def tiny(pool, tmp_path: Path) -> ScheduleIndex:
+    await import_gtfs(pool, tiny_feed(tmp_path / "gtfs"))
+    index = await load_schedule(pool)
+    assert index is not None
+    return index
+
+
+def row_of(index: ScheduleIndex, trip_id: str, seq: int) -> int:
+    rows = index.trip_calls(index.find_trip(trip_id))
+    return rows.start + int(np.flatnonzero(index.st_seq[rows] == seq)[0])
+
+
+def ts_of(index: ScheduleIndex, hhmm: str) -> float:
+    h, m = (int(x) for x in hhmm.split(":"))
+    return index.day_start(DAY) + h * 3600 + m * 60
+
+
+async def test_no_history_means_the_timetable_and_a_schedule_based_label(tiny: ScheduleIndex) -> None:
+    model = SegmentModel(TrackingNetwork(tiny))
+    rows = np.array([row_of(tiny, "T1", 2), row_of(tiny, "T1", 3)])
+    est = model.expected_links(rows, np.zeros(2, dtype=np.int64), ts_of(tiny, "08:00"))
+    # T1: A dep 08:00 -> B arr 08:05 (300 s); B arr 08:05 -> C arr 08:10 (300 s)
+    assert np.allclose(est.mean_s, [300.0, 300.0])
+    assert not est.learned.any()
+    assert np.all(est.var_s2 > 0)
+
+
+async def test_history_moves_a_link_from_the_timetable_and_shares_the_segment(tiny: ScheduleIndex) -> None:
+    model = SegmentModel(TrackingNetwork(tiny))
+    b_t1 = row_of(tiny, "T1", 2)  # A -> B
+    now = ts_of(tiny, "08:00")
+    for k in range(40):  # the A -> B link always takes 450 s instead of 300
+        model.observe_links(np.array([b_t1]), np.array([0]), np.array([450.0]), np.array([now - 86400 + k]))
+    est = model.expected_links(np.array([b_t1]), np.array([0]), now)
+    assert est.learned[0] and 420 < est.mean_s[0] <= 455
+    # LOOP's first segment is the same A -> B stop pair: it learns from T1's buses
+    b_loop = row_of(tiny, "LOOP", 2)
+    loop = model.expected_links(np.array([b_loop]), np.array([0]), ts_of(tiny, "09:00"))
+    assert loop.learned[0] and loop.mean_s[0] > 330
+    # B -> C was never seen: it keeps to the timetable, apart from the whole network's mood
+    c_t1 = row_of(tiny, "T1", 3)
+    other = model.expected_links(np.array([c_t1]), np.array([0]), now)
+    assert not other.learned[0] and 300 <= other.mean_s[0] < 400
+
+
+async def test_real_time_evidence_counts_while_fresh_then_fades(tiny: ScheduleIndex) -> None:
+    params = ModelParams(recent_tau_s=900.0)
+    model = SegmentModel(TrackingNetwork(tiny), params)
+    row = np.array([row_of(tiny, "T1", 2)])
+    now = ts_of(tiny, "08:00")
+    model.observe_links(row, np.array([0]), np.array([600.0]), np.array([now]))  # a jam, just now
+    fresh = model.expected_links(row, np.array([0]), now + 60).mean_s[0]
+    later = model.expected_links(row, np.array([0]), now + 4 * 3600).mean_s[0]
+    assert fresh > 420  # the last bus took twice the timetable: the next will be slow too
+    assert later < fresh - 80  # hours later, mostly history (one slow run among pseudo-counts)
+
+
+async def test_history_loads_from_stored_arrivals(tiny: ScheduleIndex, pool) -> None:
+    ix = tiny
+    start = ix.day_start(DAY)
+    t1 = ix.find_trip("T1")
+
+    def event(seq: int, arr: float, dep: float, method: str) -> ArrivalEvent:
+        r = row_of(ix, "T1", seq)
+        return ArrivalEvent("v", ix.feed_id, DAY, "T1", "", "R1", ix.stop_ids[ix.st_stop[r]], seq, arr, dep,
+                            start + ix.st_arr_s[r], start + ix.st_dep_s[r], method, float(ix.st_dist_m[r]),
+                            r, 0, 0)
+
+    events = [event(1, float("nan"), start + 8 * 3600 + 30, "first_stop"),
+              event(2, start + 8 * 3600 + 30 + 420, start + 8 * 3600 + 480, "at_stop"),
+              event(3, start + 8 * 3600 + 480 + 300, float("nan"), "last_stop")]
+    await store.write_arrivals(pool, events)
+    await store.write_arrivals(pool, events)  # the same events again (a replay): stored once
+    assert await pool.fetchval("SELECT count(*) FROM stop_arrivals") == 3
+    model = SegmentModel(TrackingNetwork(ix), ModelParams(k_cell=0.5, k_segment=0.5))
+    rows = await store.load_history(pool, model, ix.timezone, 30, DAY + dt.timedelta(days=1))
+    assert rows >= 2
+    est = model.expected_links(np.array([row_of(ix, "T1", 2), row_of(ix, "T1", 3)]), np.array([0, 0]),
+                               start + 86400 + 8 * 3600)
+    assert est.learned.all()
+    assert est.mean_s[0] > 340  # A -> B took 420 s against 300 scheduled
+    assert t1 is not None
+
+
+async def test_uncertainty_grows_with_distance_ahead(tiny: ScheduleIndex) -> None:
+    net = TrackingNetwork(tiny)
+    model = SegmentModel(net)
+    t = tiny.find_trip("LOOP")
+    first = int(tiny.trip_st_start[t])
+    v = VehicleInput(
+        trip=np.array([t]), shift_ts=np.array([tiny.day_start(DAY)]), day_type=np.array([0]),
+        next_row=np.array([first + 1]), dist_m=np.array([100.0]), fix_ts=np.array([ts_of(tiny, "09:01")]),
+        at_stop=np.array([False]), stop_arrival_ts=np.array([np.nan]), pace=np.array([1.0]),
+    )
+    none = FollowingTrips(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0),
+                          np.zeros(0, dtype=np.int64))
+    p = predict_vehicles(net, model, v, none, ts_of(tiny, "09:01"))
+    assert list(tiny.st_seq[p.row]) == [2, 3, 4]
+    assert np.all(np.diff(p.arrival_ts) > 0) and np.all(np.diff(p.sigma_s) > 0)
+    assert p.schedule_based.all()
+
+
+def test_calibration_learns_the_pull_towards_the_timetable() -> None:
+    rng = np.random.default_rng(1)
+    cal = Calibrator()
+    n = 20_000
+    horizon = rng.uniform(900, 1700, n)
+    model = 1e6 + horizon
+    sched = model + rng.uniform(-600, 600, n)
+    # buses recover half of their deviation from the timetable twenty minutes out
+    actual = model + 0.5 * (sched - model) + rng.normal(0, 30, n)
+    for part in np.array_split(np.arange(n), 40):  # scored in small batches, as the monitor does
+        cal.observe(horizon[part], model[part], sched[part], actual[part], np.full(len(part), 60.0),
+                    np.zeros(len(part), dtype=bool))
+    h = np.array([1200.0, 1200.0])
+    m = np.array([2e6, 2e6])
+    s = m + np.array([-400.0, 400.0])
+    out, sigma = cal.apply(h, m, s, np.array([60.0, 60.0]), np.zeros(2, dtype=bool))
+    assert np.allclose(out - m, [-200.0, 200.0], atol=40)
+    assert np.all(sigma < 60.0)  # errors turned out smaller than the model feared
+    noise = Calibrator()
+    actual2 = model + rng.normal(0, 60, n)  # the timetable says nothing
+    for part in np.array_split(np.arange(n), 40):
+        noise.observe(horizon[part], model[part], sched[part], actual2[part], np.full(len(part), 60.0),
+                      np.zeros(len(part), dtype=bool))
+    out2, _ = noise.apply(h, m, s, np.array([60.0, 60.0]), np.zeros(2, dtype=bool))
+    assert np.all(np.abs(out2 - m) < 40)
+
+
+def test_damping_keeps_small_changes_and_needs_twice_as_much_to_reverse() -> None:
+    now = 1900.0  # 100 s to go: the dead band is its 20 s floor
+    keys = np.array([1, 2, 3, 4], dtype=np.int64)
+    prev = np.array([2000.0, 2000.0, 2000.0, 2000.0])
+    dirs = np.array([0, 1, 1, 1], dtype=np.int8)  # calls 2-4 last moved later
+    new = np.array([2010.0, 1975.0, 1950.0, 2060.0])
+    out, d = smooth_predictions(keys, prev, dirs, keys, new, np.zeros(4, dtype=bool), now)
+    assert out[0] == 2000.0  # 10 s: inside the dead band
+    assert out[1] == 2000.0  # 25 s earlier after moving later: a reversal needs more than 40 s
+    assert out[2] == 1950.0 and d[2] == -1  # 50 s earlier: evidence enough
+    assert out[3] == 2060.0 and d[3] == 1
+    evidence = np.ones(4, dtype=bool)  # the bus passed a stop: take the new figures
+    out_e, _ = smooth_predictions(keys, prev, dirs, keys, new, evidence, now)
+    assert np.array_equal(out_e, new)
+    past = smooth_predictions(keys[:1], np.array([1890.0]), dirs[:1], keys[:1], np.array([1905.0]),
+                              np.zeros(1, dtype=bool), now)[0]
+    assert past[0] == 1905.0  # a kept value must not lie in the past
+    far = smooth_predictions(keys[:1], np.array([3900.0]), dirs[:1], keys[:1], np.array([3970.0]),
+                             np.zeros(1, dtype=bool), now)[0]
+    assert far[0] == 3900.0  # 33 minutes out, 70 s is within 8 % of the time to go

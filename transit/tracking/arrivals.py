@@ -1,0 +1,174 @@
+"""Arrival and departure detection between two matched fixes.
+
+A call is reached when the vehicle's progress comes within ``zone_m`` of the stop's distance
+along the shape.  Between fixes the time is worked out from distances:
+
+* ``interpolated``: the vehicle passed the stop between two fixes, both outside its zone; the
+  time between the fixes is shared out as the timetable shares it (its scheduled dwells and
+  slow stretches), which on sparse AVL is closer to the truth than constant speed;
+* ``at_stop``: a fix fell inside the zone; arrival is when the vehicle reached the zone at
+  cruising speed (a bus that slows to a halt reaches the stop before the fix that sees it
+  standing there), departure when it left, worked back from the first fix beyond the zone;
+* ``first_stop``: departure from the first stop of a trip (the arrival there is the end of a
+  layover, not a prediction target);
+* ``last_stop``: arrival at the last stop, recorded as soon as the vehicle is in its zone (a
+  wider one: buses end their trip at a stand short of the last stop).
+
+The method is stored with each event so that the accuracy figures and the models can weigh
+them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from transit.schedule.index import ScheduleIndex
+from transit.tracking.vehicle import VehicleTrack
+
+#: Below this, the average speed between two fixes means the bus stood somewhere in between.
+CRUISE_FLOOR_MPS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class ArrivalEvent:
+    vehicle_id: str
+    feed_id: int
+    service_date: dt.date
+    trip_id: str
+    start_time: str  # HH:MM:SS for frequency-based instances, '' otherwise
+    route_id: str
+    stop_id: str
+    stop_sequence: int
+    arrival_ts: float  # NaN when not observed (the first stop of a trip)
+    departure_ts: float  # NaN at the last stop
+    scheduled_arrival_ts: float
+    scheduled_departure_ts: float
+    method: str
+    dist_m: float
+    #: In-process only: stop-time row, the instance serial (joins predictions to actuals) and
+    #: the day type the models learn under.
+    row: int
+    serial: int
+    day_type: int
+
+
+def _event(ix: ScheduleIndex, v: VehicleTrack, row: int, arr: float, dep: float, method: str) -> ArrivalEvent:
+    inst = v.inst
+    assert inst is not None
+    start_time = inst.start_time(ix) if inst.frequency else ""
+    return ArrivalEvent(
+        vehicle_id=v.vehicle_id, feed_id=ix.feed_id, service_date=inst.service_date,
+        trip_id=ix.trip_ids[v.trip], start_time=start_time,
+        route_id=ix.route_ids[ix.trip_route[v.trip]], stop_id=ix.stop_ids[ix.st_stop[row]],
+        stop_sequence=int(ix.st_seq[row]), arrival_ts=arr, departure_ts=dep,
+        scheduled_arrival_ts=inst.arrival_ts(ix, row), scheduled_departure_ts=inst.departure_ts(ix, row),
+        method=method, dist_m=float(ix.st_dist_m[row]), row=row, serial=v.serial, day_type=v.day_type,
+    )
+
+
+def _sched_clock(ix: ScheduleIndex, first_row: int, last_row: int, d: float) -> float:
+    """The timetable's seconds at distance ``d`` along the trip: between calls it runs from one
+    call's departure to the next call's arrival."""
+    dist = ix.st_dist_m
+    k = first_row + int(np.searchsorted(dist[first_row:last_row + 1], d, side="left"))
+    if k <= first_row:
+        return float(ix.st_dep_s[first_row])
+    if k > last_row:
+        return float(ix.st_arr_s[last_row])
+    s0, s1 = float(dist[k - 1]), float(dist[k])
+    frac = (d - s0) / (s1 - s0) if s1 > s0 else 1.0
+    return float(ix.st_dep_s[k - 1]) + frac * float(ix.st_arr_s[k] - ix.st_dep_s[k - 1])
+
+
+def _crossing(
+    ix: ScheduleIndex, first_row: int, last_row: int, r: int, t0: float, d0: float, t1: float, d1: float
+) -> tuple[float, float]:
+    """Arrival and departure at call ``r``, passed between two fixes.  The time between the fixes
+    is shared out the way the timetable shares it (a stop with a long scheduled dwell, a slow
+    stretch), not evenly by distance; where the timetable has no time between the two places,
+    by distance."""
+    dt_s = t1 - t0
+    c0 = _sched_clock(ix, first_row, last_row, d0)
+    c1 = _sched_clock(ix, first_row, last_row, d1)
+    if c1 - c0 >= 1.0:
+        scale = dt_s / (c1 - c0)
+        arr = t0 + (float(ix.st_arr_s[r]) - c0) * scale
+        dep = t0 + (float(ix.st_dep_s[r]) - c0) * scale
+        return min(max(arr, t0), t1), min(max(dep, t0), t1)
+    span = d1 - d0
+    t = t0 + (float(ix.st_dist_m[r]) - d0) / span * dt_s if span > 0 else t1
+    return t, t
+
+
+def detect_calls(
+    ix: ScheduleIndex,
+    v: VehicleTrack,
+    t0: float,
+    d0: float,
+    t1: float,
+    d1: float,
+    first_row: int,
+    last_row: int,
+    zone_m: float,
+    out: list[ArrivalEvent],
+    last_zone_m: float = 100.0,
+) -> bool:
+    """Advance ``v.next_row`` past the calls reached between (t0, d0) and (t1, d1), appending
+    their events to ``out``.  Returns True when the last call of the trip was reached."""
+    st_dist = ix.st_dist_m
+    r = v.next_row
+    span = d1 - d0
+    dt_s = t1 - t0
+    avg = span / dt_s if dt_s > 0 else 0.0
+    cruise = max(avg, CRUISE_FLOOR_MPS, v.speed_est)
+    while r <= last_row:
+        s = float(st_dist[r])
+        if v.zone_row == r:
+            if r == last_row:
+                return True  # already recorded when it entered the zone
+            if d1 <= s + zone_m:
+                return False  # still standing there
+            # left the zone: worked back from the first fix beyond it, not before the last inside
+            dep = max(t0, t1 - (d1 - s) / cruise) if span > 0 else t1
+            arr = v.zone_arr_ts
+            method = "first_stop" if r == first_row else v.zone_method
+            out.append(_event(ix, v, r, math.nan if r == first_row else arr, dep, method))
+            v.dep_row, v.dep_ts = r, dep
+            v.zone_row = -1
+            r += 1
+            v.next_row = r
+            continue
+        if r == last_row and d1 >= s - last_zone_m and d1 < s - zone_m:
+            # the end of the line: buses stop short of the last stop's pole, at a stand
+            s = d1 + zone_m * 0.5
+        if d1 < s - zone_m:
+            return False
+        # reached the zone of call r (or beyond) between the two fixes
+        if d1 > s + zone_m:
+            if d0 < s - zone_m:  # passed through between the fixes
+                arr, dep = _crossing(ix, first_row, last_row, r, t0, d0, t1, d1)
+                method = "interpolated"
+            else:  # was inside when first matched: only the departure is seen
+                arr, dep = math.nan, (max(t0, t1 - (d1 - s) / cruise) if span > 0 else t1)
+                method = "passed"
+            if r == first_row:
+                arr, method = math.nan, "first_stop"
+            out.append(_event(ix, v, r, arr, dep, method))
+            v.dep_row, v.dep_ts = r, dep
+            r += 1
+            v.next_row = r
+            continue
+        arr = math.nan if d0 >= s - zone_m else min(t1, t0 + (min(s, d1) - d0) / cruise)
+        # inside the zone now
+        v.zone_row = r
+        v.zone_arr_ts = arr
+        v.zone_method = "at_stop"
+        if r == last_row:
+            out.append(_event(ix, v, r, arr if not math.isnan(arr) else t1, math.nan, "last_stop"))
+            return True
+        return False
+    return True
