@@ -176,3 +176,9 @@ def test_the_cli_reports_counts_and_errors(db_url: str, tmp_path: Path, capsys: 
     assert cli_main(["--database-url", db_url, "feeds"]) == 0
     listing = capsys.readouterr().out
     assert "active" in listing and "failed" in listing
+
+
+async def test_an_optional_file_with_only_its_header_is_empty_not_an_error(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    feed = tiny_feed(tmp_path / "hdr", replace={"calendar_dates.txt": "service_id,date,exception_type\n"})
+    result = await import_gtfs(pool, feed)
+    assert result.counts["calendar_dates"] == 0 and result.active

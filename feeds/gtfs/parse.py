@@ -222,10 +222,13 @@ def read_file(spec: FileSpec, data: bytes, header: list[str], first_line: int | 
         )
 
     try:
-        table = read(False)  # twice as fast; quoted line breaks are rare in GTFS
-        if refused:
-            refused.clear()
-            table = read(True)
+        if first_line and not data.strip():  # a file with its header only
+            table = pa.table({c: pa.array([], pa.string()) for c in names})
+        else:
+            table = read(False)  # twice as fast; quoted line breaks are rare in GTFS
+            if refused:
+                refused.clear()
+                table = read(True)
     except pa.ArrowInvalid as exc:
         parsed = ParsedFile(spec, 0, first_line=first_line or 2)
         problem = "is not valid UTF-8 text" if "UTF8" in str(exc) else f"could not be read: {exc}"

@@ -78,9 +78,6 @@ async def setup_city(pool: asyncpg.Pool, lines: int) -> ScheduleIndex:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "city"
         write_grid_city(folder, lines, headway_min=HEADWAY_MIN)
-        empty = folder / "calendar_dates.txt"
-        if empty.exists() and len(empty.read_text(encoding="utf-8").strip().splitlines()) <= 1:
-            empty.unlink()
         started = time.perf_counter()
         await import_gtfs(pool, folder)
         index = await load_schedule(pool)
