@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from transit.schedule.index import ScheduleIndex
+from transit.schedule.timetable import frequency_offsets
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +55,6 @@ class Duty:
         return self.service_date.toordinal() * 1_000_000 + self.number
 
 
-def frequency_offsets(index: ScheduleIndex, trip: int) -> list[int]:
-    """Offsets of each instance of a frequency-based trip from its template times."""
-    first = int(index.trip_first_dep_s[trip])
-    out: list[int] = []
-    for k in range(*index.trip_frequencies(trip).indices(len(index.freq_trip))):
-        start, end, headway = int(index.freq_start_s[k]), int(index.freq_end_s[k]), int(index.freq_headway_s[k])
-        out.extend(t - first for t in range(start, end, max(1, headway)))
-    return out
-
-
 def runs_on(index: ScheduleIndex, day: dt.date) -> list[TripRun]:
     """Every trip instance of service date ``day`` that can be driven (two calls or more)."""
     start = index.day_start(day)
@@ -77,7 +68,7 @@ def runs_on(index: ScheduleIndex, day: dt.date) -> list[TripRun]:
         out.append(TripRun(int(trip), day, start, 0, start + float(first[trip]), start + float(last[trip])))
     for trip in np.flatnonzero(running & has_freq):
         span = float(last[trip] - first[trip])
-        for offset in frequency_offsets(index, int(trip)):
+        for offset in frequency_offsets(index, int(trip)).tolist():
             b = start + float(first[trip]) + offset
             out.append(TripRun(int(trip), day, start, offset, b, b + span, frequency=True))
     return out

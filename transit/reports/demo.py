@@ -59,8 +59,8 @@ async def _install_boundary(services: Services) -> None:
 
 def served_history(index: ScheduleIndex, days: list[dt.date], seed: int = 8) -> list[tuple[dt.date, str, str, str]]:
     """(service_date, trip_id, start_time, route_id) of the instances "served" on ``days``."""
-    from transit.reports.line_service import frequency_offsets
     from transit.schedule.service import format_gtfs_time
+    from transit.schedule.timetable import frequency_offsets
 
     rng = np.random.default_rng(seed)
     has_freq = np.diff(index.trip_freq_start) > 0

@@ -17,6 +17,7 @@ import numpy as np
 
 from transit.reports.indicators_transit import LineService
 from transit.schedule.index import ScheduleIndex
+from transit.schedule.timetable import frequency_offsets
 
 _START_BITS = 18  # start times (seconds of the service day + 1) below 2**18, about 72 hours
 
@@ -27,15 +28,6 @@ ServedGroup = tuple[str, str, Sequence[int]]
 def route_name(index: ScheduleIndex, route: int) -> str:
     short, long = index.route_short_name[route] or "", index.route_long_name[route] or ""
     return f"{short} {long}".strip() or index.route_ids[route]
-
-
-def frequency_offsets(index: ScheduleIndex, trip: int) -> np.ndarray:
-    first = int(index.trip_first_dep_s[trip])
-    out: list[int] = []
-    for k in range(*index.trip_frequencies(trip).indices(len(index.freq_trip))):
-        start, end, headway = int(index.freq_start_s[k]), int(index.freq_end_s[k]), int(index.freq_headway_s[k])
-        out.extend(t - first for t in range(start, end, max(1, headway)))
-    return np.asarray(out, dtype=np.int64)
 
 
 def _parse_start(text: str) -> int:

@@ -48,14 +48,17 @@ class ScheduledCall:
     departure_ts: float
 
 
-def _frequency_offsets(index: ScheduleIndex, trip: int) -> list[int]:
-    """Offsets of each instance of a frequency-based trip from its template times."""
+def frequency_offsets(index: ScheduleIndex, trip: int) -> np.ndarray:
+    """Offsets (int64 seconds) of each headway instance of a frequency-based trip from its
+    template times; empty for an ordinary trip."""
     first = int(index.trip_first_dep_s[trip])
-    out: list[int] = []
-    for k in range(*index.trip_frequencies(trip).indices(len(index.freq_trip))):
-        start, end, headway = int(index.freq_start_s[k]), int(index.freq_end_s[k]), int(index.freq_headway_s[k])
-        out.extend(t - first for t in range(start, end, max(1, headway)))
-    return out
+    parts = [
+        np.arange(int(index.freq_start_s[k]), int(index.freq_end_s[k]), max(1, int(index.freq_headway_s[k])))
+        for k in range(*index.trip_frequencies(trip).indices(len(index.freq_trip)))
+    ]
+    if not parts:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate(parts).astype(np.int64) - first
 
 
 def instances_between(
@@ -84,7 +87,7 @@ def instances_between(
             out.append(TripInstance(int(trip), day, start, 0, float(begins[trip]), float(ends[trip])))
         for trip in np.flatnonzero(running & has_freq):
             span = int(index.trip_last_arr_s[trip]) - int(index.trip_first_dep_s[trip])
-            for offset in _frequency_offsets(index, int(trip)):
+            for offset in frequency_offsets(index, int(trip)).tolist():
                 b = float(begins[trip]) + offset
                 if b <= t_to and b + span >= t_from:
                     out.append(TripInstance(int(trip), day, start, offset, b, b + span, frequency=True))
@@ -129,10 +132,10 @@ def first_last_at_stop(
     first, last = int(deps.min()), int(deps.max())
     fr = [int(t) for t in np.unique(trips[mask]) if index.is_frequency_trip(int(t))]
     for t in fr:  # frequency trips run until their last window closes
-        offsets = _frequency_offsets(index, t)
-        if offsets:
+        offsets = frequency_offsets(index, t)
+        if offsets.size:
             sel = rows[mask][trips[mask] == t]
             base = index.st_dep_s[sel].astype(np.int64)
-            first = min(first, int(base.min()) + min(offsets))
-            last = max(last, int(base.max()) + max(offsets))
+            first = min(first, int(base.min()) + int(offsets.min()))
+            last = max(last, int(base.max()) + int(offsets.max()))
     return start + first, start + last
