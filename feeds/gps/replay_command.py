@@ -59,7 +59,9 @@ class _DiscardStream:
         self.enqueued += len(fixes)
 
     async def get_batch(self, max_fixes: int, max_wait_s: float) -> list[Fix]:  # pragma: no cover
-        raise NotImplementedError("replays run by `transit replay` are not tracked")
+        """No reader: nothing is ever handed on (a tracked replay posts to a service with --url)."""
+        await asyncio.Event().wait()
+        return []
 
 
 async def replay_fixes(
