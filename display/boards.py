@@ -49,7 +49,10 @@ class Boards:
             return False
         known = self._accepted.get(board.board_id)
         if known is not None and known[0] is board:
-            return hmac.compare_digest(known[1].encode(), presented.encode())
+            try:
+                return hmac.compare_digest(known[1], presented)
+            except TypeError:  # not ASCII, so not the (ASCII) key that passed
+                return False
         if board.key_matches(presented):
             if len(self._accepted) > 4 * len(self.registry) + 1000:
                 self._accepted.clear()

@@ -52,6 +52,9 @@ class ServedPage:
     etag_text: str
     generated_ts: float
     _json: list[bytes | str] = field(default_factory=list, compare=False, repr=False)
+    #: What an edge derives from this page once and serves many times (the HTTP poll keeps its
+    #: prebuilt response headers here), by name.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def n_pages(self) -> int:
@@ -113,10 +116,12 @@ def _encoded(rows: tuple[str, ...], encoding: str, page: int, n_pages: int) -> t
     return text, f'"t{digest.hexdigest()}"'
 
 
-@dataclass
+@dataclass(slots=True)
 class _BoardSlot:
     board: Board | None = None
-    key: tuple[Any, ...] | None = None
+    #: the inputs the frame was rendered from: the snapshot object and the generation count
+    snapshot: Snapshot | None = None
+    generation: int = -1
     frame: Frame | None = None
     memory: BoardMemory = field(default_factory=BoardMemory)
     served: ServedPage | None = None
@@ -257,34 +262,33 @@ class FrameService:
         self._shared[key] = (lines, frame, new_memory.lines)
         return frame, new_memory
 
-    def input_key(self) -> tuple[int, int]:
-        """What every frame depends on besides the board and the time: the snapshot, and a count
-        bumped whenever the schedule or the messages change."""
-        return (self._snapshots.current().version, self._generation)
-
     def changed(self) -> None:
-        """The schedule or the messages changed: every frame is to be rendered again."""
+        """The schedule or the messages changed: every frame is to be rendered again.  (What every
+        frame depends on besides the board and the time is the snapshot and this count.)"""
         self._generation += 1
 
     def get_page(self, board: Board, now: float, *, advance: bool) -> ServedPage:
         """The page a board is to show now.  ``advance``: this is a poll (or a push at the board's
         interval), so a paging board moves on to its next page."""
+        # the hot path of every poll: a few identity and number comparisons, no allocation
         slot = self._slots.get(board.board_id)
         if slot is None:
             slot = self._slots[board.board_id] = _BoardSlot()
-        key = self.input_key()
-        if (slot.key != key or slot.board is not board or slot.frame is None
-                or not slot.frame.rendered_ts <= now < slot.frame.valid_until_ts):
-            slot.frame, slot.memory = self.render(board, now, slot.memory)
-            slot.key, slot.board, slot.served = key, board, None
+        snapshot = self._snapshots.current()
+        frame = slot.frame
+        if (frame is None or slot.snapshot is not snapshot or slot.generation != self._generation
+                or slot.board is not board or not frame.rendered_ts <= now < frame.valid_until_ts):
+            frame, slot.memory = self.render(board, now, slot.memory)
+            slot.frame, slot.snapshot, slot.generation, slot.board, slot.served = (
+                frame, snapshot, self._generation, board, None)
             slot.renders += 1
         served = slot.served
-        if served is not None and len(slot.frame.pages) == 1 and slot.memory.page_ts is not None:
+        n_pages = len(frame.pages)
+        if served is not None and n_pages == 1 and slot.memory.page_ts is not None:
             return served  # one page, already shown: nothing to move on
-        memory = select_page(slot.memory, len(slot.frame.pages), now, advance=advance,
-                             min_page_s=board.poll_interval_s * 0.5)
+        memory = select_page(slot.memory, n_pages, now, advance=advance, min_page_s=board.poll_interval_s * 0.5)
         if served is None or memory.page != served.page:
-            served = slot.served = self._encode(board, slot.frame, memory.page % len(slot.frame.pages), now)
+            served = slot.served = self._encode(board, frame, memory.page % n_pages, now)
         slot.memory = memory
         return served
 

@@ -28,7 +28,7 @@ from display.registry import Board, BoardRegistry
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)
 class _State:
     online: bool
     offline_since: float | None
@@ -58,6 +58,21 @@ def _ts(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.UTC)
 
 
+def _runs(ops: list[tuple[str, str, float, str]]) -> Iterator[tuple[str, list[tuple[str, str, float, str]]]]:
+    """Consecutive operations of the same kind, in order, each board at most once per run (a board
+    alternates between opening and closing, so it repeats only across runs; the split keeps it so)."""
+    run: list[tuple[str, str, float, str]] = []
+    seen: set[str] = set()
+    for op in ops:
+        if run and (op[0] != run[0][0] or op[1] in seen):
+            yield run[0][0], run
+            run, seen = [], set()
+        run.append(op)
+        seen.add(op[1])
+    if run:
+        yield run[0][0], run
+
+
 class BoardHealth:
     def __init__(self, registry: BoardRegistry, online_intervals: float, mqtt_enabled: bool = False) -> None:
         self._registry = registry
@@ -75,7 +90,9 @@ class BoardHealth:
         return st
 
     def record_poll(self, board: Board, now: float, ip: str | None, firmware: str | None) -> None:
-        st = self._state(board)
+        st = self._states.get(board.board_id)
+        if st is None:
+            st = self._state(board)
         st.last_poll_ts = st.last_seen_ts = now
         st.ip = ip
         if firmware:
@@ -130,15 +147,20 @@ class BoardHealth:
     def evaluate(self, now: float) -> None:
         """Find boards that stopped being heard; date their offline period from the moment they
         missed their polls (or their MQTT session ended)."""
-        for board in self._registry.list():
-            st = self._state(board)
-            if st.online and not self.is_online(board, now):
-                candidates = [t for t in (
-                    st.last_poll_ts + self.grace_s(board) if st.last_poll_ts is not None else None,
-                    st.mqtt_change_ts if st.mqtt_change_ts is not None and not st.mqtt_online else None,
-                ) if t is not None]
-                since = min(now, max(candidates)) if candidates else now
-                self._gone(board.board_id, st, since, "mqtt_offline" if st.via == "mqtt" else "missed_polls")
+        states, intervals = self._states, self._intervals
+        for board in self._registry.list():  # every second: keep the loop body lean
+            st = states.get(board.board_id)
+            if st is None or not st.online or st.mqtt_online:
+                continue
+            last = st.last_poll_ts
+            if last is not None and now - last <= intervals * board.poll_interval_s:
+                continue
+            candidates = [t for t in (
+                last + self.grace_s(board) if last is not None else None,
+                st.mqtt_change_ts if st.mqtt_change_ts is not None else None,
+            ) if t is not None]
+            since = min(now, max(candidates)) if candidates else now
+            self._gone(board.board_id, st, since, "mqtt_offline" if st.via == "mqtt" else "missed_polls")
 
     # ------------------------------------------------------------------ persistence
     async def load(self, pool: asyncpg.Pool) -> None:
@@ -178,17 +200,23 @@ class BoardHealth:
                            WHERE b.board_id = u.board_id""",
                         [bid for bid, _ in dirty], [_ts(st.last_seen_ts or 0.0) for _, st in dirty],
                         [st.ip for _, st in dirty], [st.firmware for _, st in dirty], [st.via for _, st in dirty])
-                for op, board_id, ts, reason in ops:
+                for op, run in _runs(ops):
+                    # one statement per run of the same operation, in order: after a restart
+                    # thousands of boards come back within seconds
                     if op == "open":
                         await conn.execute(
                             """INSERT INTO board_offline_periods (board_id, start_at, reason)
-                               SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM boards WHERE board_id = $1)
+                               SELECT u.board_id, u.start_at, u.reason
+                               FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS u(board_id, start_at, reason)
+                               WHERE EXISTS (SELECT 1 FROM boards b WHERE b.board_id = u.board_id)
                                ON CONFLICT (board_id) WHERE end_at IS NULL DO NOTHING""",
-                            board_id, _ts(ts), reason)
+                            [o[1] for o in run], [_ts(o[2]) for o in run], [o[3] for o in run])
                     else:
                         await conn.execute(
-                            "UPDATE board_offline_periods SET end_at = GREATEST(start_at, $2) "
-                            "WHERE board_id = $1 AND end_at IS NULL", board_id, _ts(ts))
+                            """UPDATE board_offline_periods p SET end_at = GREATEST(p.start_at, u.end_at)
+                               FROM unnest($1::text[], $2::timestamptz[]) AS u(board_id, end_at)
+                               WHERE p.board_id = u.board_id AND p.end_at IS NULL""",
+                            [o[1] for o in run], [_ts(o[2]) for o in run])
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             self.flush_failures += 1
             self._ops[:0] = ops

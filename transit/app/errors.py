@@ -43,6 +43,12 @@ def bad_parameter(name: str, problem: str) -> web.HTTPException:
     return json_error(400, "bad_parameter", f"parameter {name}: {problem}", parameter=name)
 
 
+def internal_error(request: web.Request) -> web.HTTPException:
+    """Log the exception being handled and return the JSON 500 to raise in its place."""
+    log.exception("unhandled error", extra={"path": request.path, "method": request.method})
+    return json_error(500, "internal_error", "the service failed to handle this request")
+
+
 @web.middleware
 async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -54,5 +60,4 @@ async def error_middleware(
             raise json_error(exc.status, exc.reason.lower().replace(" ", "_"), exc.text or exc.reason) from None
         raise
     except Exception:
-        log.exception("unhandled error", extra={"path": request.path, "method": request.method})
-        raise json_error(500, "internal_error", "the service failed to handle this request") from None
+        raise internal_error(request) from None

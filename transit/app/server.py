@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Iterable
+import warnings
+from collections.abc import Awaitable, Callable, Iterable
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from transit.app.components import DEFAULT_COMPONENTS, resolve
 from transit.app.errors import error_middleware
@@ -15,6 +16,47 @@ from transit.app.health import LINKS
 from transit.app.services import SERVICES, Services
 
 log = logging.getLogger(__name__)
+
+
+#: GET endpoints answered ahead of the router and the middlewares: (prefix, suffix, handler).
+DIRECT_GETS = web.AppKey("direct_gets", list)
+
+DirectHandler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
+
+
+def add_direct_get(app: web.Application, prefix: str, suffix: str, handler: DirectHandler) -> None:
+    """Answer ``GET {prefix}{ident}{suffix}`` with ``handler(request, ident)`` before routing.
+
+    For an endpoint polled thousands of times a second (the stop boards): aiohttp runs every
+    routed request through every middleware of the app, which costs as much as a small handler
+    itself.  Such a handler does what the middlewares would do for it (JSON errors, raising
+    :func:`~transit.app.errors.json_error` or :func:`~transit.app.errors.internal_error`) and
+    reads neither ``request.match_info`` nor ``request.app``; ``on_response_prepare`` signals do
+    not run for it.  Register the endpoint as an ordinary route as well: HEAD requests and
+    unusual paths (percent-encoded, or an ``ident`` with ``/{}``) go through the router to it.
+    """
+    app.setdefault(DIRECT_GETS, []).append((prefix, suffix, handler))
+
+
+def _serve_direct_gets(app: web.Application, table: tuple[tuple[str, str, DirectHandler], ...]) -> None:
+    routed = app._handle
+
+    def handle(request: web.Request) -> Awaitable[web.StreamResponse]:
+        # not a coroutine: every other request goes on to aiohttp's own handling at no extra cost
+        if request.method == "GET":
+            raw = request.raw_path
+            for prefix, suffix, handler in table:
+                if raw.startswith(prefix):
+                    path = raw.partition("?")[0]
+                    ident = path[len(prefix):len(path) - len(suffix)]
+                    if (ident and path.endswith(suffix) and not any(ch in ident for ch in "/%{}")
+                            and hdrs.EXPECT not in request.headers):
+                        return handler(request, ident)
+        return routed(request)
+
+    with warnings.catch_warnings():  # aiohttp's debug mode frowns on setting attributes of an app
+        warnings.simplefilter("ignore", DeprecationWarning)
+        app._handle = handle  # type: ignore[method-assign]
 
 
 def create_app(services: Services, components: Iterable[str] = DEFAULT_COMPONENTS) -> web.Application:
@@ -25,6 +67,8 @@ def create_app(services: Services, components: Iterable[str] = DEFAULT_COMPONENT
     app[LINKS] = []
     for path in components:
         resolve(path)(app, services)
+    if app.get(DIRECT_GETS):
+        _serve_direct_gets(app, tuple(app[DIRECT_GETS]))
     return app
 
 
