@@ -114,7 +114,23 @@ def shape_options(
     sgrp = np.repeat(np.arange(n_s), count)
     seg = np.repeat(first, count) + (np.arange(total) - np.repeat(starts, count))
     ax, ay = ix.shape_x[seg], ix.shape_y[seg]
-    dx, dy, ln = net.seg_dx[seg], net.seg_dy[seg], net.seg_len[seg]
+    dx, dy = net.seg_dx[seg], net.seg_dy[seg]
+    # only segments that can be within reach of some point are projected onto: a segment whose
+    # box is farther from the points' box than the effective reach (1.5 x off-route, scaled up on
+    # stand-in shapes) cannot hold an option; the runs left are split where segments were dropped
+    reach = 1.5 * np.maximum(off_route_m, net.seg_slack_m[seg])
+    gx = np.maximum(0.0, np.maximum(np.minimum(ax, ax + dx) - px.max(), px.min() - np.maximum(ax, ax + dx)))
+    gy = np.maximum(0.0, np.maximum(np.minimum(ay, ay + dy) - py.max(), py.min() - np.maximum(ay, ay + dy)))
+    near = np.flatnonzero(gx * gx + gy * gy <= reach * reach)
+    if len(near) == 0:
+        return ShapeOptions(out_a, out_d)
+    seg, sgrp, ax, ay, dx, dy = seg[near], sgrp[near], ax[near], ay[near], dx[near], dy[near]
+    ln = net.seg_len[seg]
+    total = len(near)
+    head = np.ones(total, dtype=bool)
+    head[1:] = (near[1:] != near[:-1] + 1) | (sgrp[1:] != sgrp[:-1])
+    tail = np.ones(total, dtype=bool)
+    tail[:-1] = head[1:]
     l2 = np.where(ln > 0, ln * ln, 1.0)
     t = np.clip(((px[:, None] - ax) * dx + (py[:, None] - ay) * dy) / l2, 0.0, 1.0)  # (n, total)
     t = np.where(ln > 0, t, 0.0)
@@ -125,10 +141,6 @@ def shape_options(
     inf_col = np.full((n, 1), np.inf)
     left = np.concatenate([inf_col, dist[:, :-1]], axis=1)
     right = np.concatenate([dist[:, 1:], inf_col], axis=1)
-    head = np.zeros(total, dtype=bool)
-    head[starts] = True
-    tail = np.zeros(total, dtype=bool)
-    tail[starts + count - 1] = True
     left[:, head] = np.inf
     right[:, tail] = np.inf
     minima = (dist <= left) & (dist < right) & (dist <= 1.5 * off_route_m)

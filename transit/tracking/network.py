@@ -104,6 +104,7 @@ class TrackingNetwork:
     trip_last_stop: NDArray[np.int32] = field(init=False)
     _grid: dict[int, NDArray[np.int32]] | None = field(default=None, init=False)
     _days: dict[int, DayInstances] = field(default_factory=dict, init=False)
+    _running: dict[dt.date, NDArray[np.bool_]] = field(default_factory=dict, init=False)
     _block_order: dict[int, I64] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -200,6 +201,15 @@ class TrackingNetwork:
             if len(self._days) > 4:
                 self._days.clear()
             found = self._days[key] = _day_instances(self.index, today)
+        return found
+
+    def trips_running_on(self, day: dt.date) -> NDArray[np.bool_]:
+        """``ScheduleIndex.trips_running_on``, cached per date (a pass over every trip)."""
+        found = self._running.get(day)
+        if found is None:
+            if len(self._running) > 8:
+                self._running.clear()
+            found = self._running[day] = self.index.trips_running_on(day)
         return found
 
     def block_trips_ordered(self, block: int) -> I64:

@@ -9,20 +9,31 @@ of).
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from transit.core.snapshot import Snapshot, VehicleStatus
+from transit.core.snapshot import Snapshot, VehicleState, VehicleStatus
 from transit.prediction.calibration import Calibrator
 from transit.prediction.model import SegmentModel
 from transit.prediction.predict import FollowingTrips, VehicleInput, predict_vehicles
 from transit.prediction.smoothing import smooth_predictions
 from transit.tracking.arrivals import ArrivalEvent
+from transit.tracking.holdings import Holdings
 from transit.tracking.network import TrackingNetwork
-from transit.tracking.publish import TripPart, VehiclePublication, build_snapshot, vehicle_state_args
+from transit.tracking.publish import (
+    RAW_FIELDS,
+    PredictionBatch,
+    StopCallCache,
+    TripPlan,
+    VehiclePrediction,
+    VehiclePublication,
+    build_snapshot,
+    vehicle_state_args,
+)
 from transit.tracking.vehicle import InstanceKey, VehicleTrack
 
 if TYPE_CHECKING:
@@ -35,6 +46,14 @@ I64 = NDArray[np.int64]
 KEY_SPAN = 1 << 22
 #: Following trips of a block predicted per vehicle.
 MAX_FOLLOWING = 2
+_RAW = operator.attrgetter(*RAW_FIELDS)
+
+
+def _ranges(lo: I64, hi: I64) -> I64:
+    """Indices lo[0]:hi[0], lo[1]:hi[1], ... concatenated."""
+    count = hi - lo
+    starts = np.cumsum(count) - count
+    return np.repeat(lo - starts, count) + np.arange(int(count.sum()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +97,12 @@ class Outputs:
         self.params = params
         self.calibrator = Calibrator()
         self.pubs: dict[str, VehiclePublication] = {}
-        self.entities: dict[str, tuple[VehiclePublication, int]] = {}
+        self.holdings = Holdings(net.index)
+        self._stop_cache = StopCallCache()
         self._serial_of: dict[InstanceKey, int] = {}
         self._n_serials = 0
         self._serial_day = np.zeros(1024, dtype=np.int64)  # service date ordinal of each instance
         self._deps: dict[int, tuple[int, float]] = {}
-        #: entity_id -> [service_date, trip_id, start_time, route_id, first_ts, last_ts, snapshots]
-        self.served: dict[str, list[Any]] = {}
 
     # ------------------------------------------------------------------ identities
     def serial(self, key: InstanceKey, trip: int) -> int:
@@ -160,24 +178,29 @@ class Outputs:
             self.model.observe_dwells(np.array(dwell_rows, dtype=np.int64), np.array(dwells))
 
     # ------------------------------------------------------------------ predictions
-    def _following(self, v: VehicleTrack) -> list[tuple[int, Any, int, str]]:
-        if v.following is None:
-            out: list[tuple[int, Any, int, str]] = []
+    def _plan(self, v: VehicleTrack) -> TripPlan:
+        """The vehicle's trip and the following trips of its block (made again on a new trip)."""
+        plan = v.plan
+        if plan is None:
             ix = self.net.index
+            assert v.inst is not None and v.entity_id is not None
+            trips, insts, serials, entities = [v.trip], [v.inst], [v.serial], [v.entity_id]
             block = int(ix.trip_block[v.trip])
-            if block >= 0 and v.inst is not None and not v.inst.frequency:
-                running = ix.trips_running_on(v.inst.service_date)
+            if block >= 0 and not v.inst.frequency:
+                running = self.net.trips_running_on(v.inst.service_date)
                 end = int(ix.trip_last_arr_s[v.trip])
-                for t in self.net.block_trips_ordered(block):
-                    t = int(t)
+                for t in self.net.block_trips_ordered(block).tolist():
                     if t != v.trip and running[t] and int(ix.trip_first_dep_s[t]) >= end - 60:
                         inst = self.net.instance(t, v.inst.service_date)
                         key = (inst.service_date.toordinal(), t, 0)
-                        out.append((t, inst, self.serial(key, t), inst.entity_id(ix)))
-                        if len(out) >= MAX_FOLLOWING:
+                        trips.append(t)
+                        insts.append(inst)
+                        serials.append(self.serial(key, t))
+                        entities.append(inst.entity_id(ix))
+                        if len(trips) > MAX_FOLLOWING:
                             break
-            v.following = out
-        return v.following
+            plan = v.plan = TripPlan(ix, trips, insts, serials, entities)
+        return plan
 
     def publish(
         self, vehicles: list[VehicleTrack], now: float, evidence: set[str], fresh: set[str] | None = None
@@ -187,9 +210,10 @@ class Outputs:
         p = self.params
         ix = self.net.index
         active: list[VehicleTrack] = []
+        drop_s = p.no_progress_drop_s
         for v in vehicles:
             if v.trip >= 0 and not v.ended and v.inst is not None and v.next_row >= 0 and not (
-                v.stalled and v.ts - v.progress_ts > p.no_progress_drop_s
+                v.stalled and v.ts - v.progress_ts > drop_s
             ):
                 active.append(v)
             else:
@@ -211,140 +235,117 @@ class Outputs:
             dist_m=cols[:, 3], fix_ts=cols[:, 4], at_stop=cols[:, 2] == cols[:, 1], stop_arrival_ts=cols[:, 5],
             pace=cols[:, 6],
         )
+        plans = [self._plan(v) for v in active]
         f_veh: list[int] = []
         f_trip: list[int] = []
         f_shift: list[float] = []
-        f_dtype: list[int] = []
         part_serial: list[int] = []
+        n_plan: list[int] = []
+        for i, plan in enumerate(plans):
+            trips = plan.trips
+            n = len(trips)
+            n_plan.append(n)
+            part_serial.extend(plan.serials)
+            if n > 1:
+                f_veh.extend([i] * (n - 1))
+                f_trip.extend(trips[1:])
+                f_shift.extend(inst.day_start_ts for inst in plan.insts[1:])
         part_start = np.zeros(m + 1, dtype=np.int64)
-        in_block = (ix.trip_block[trip] >= 0).tolist()
-        for i, v in enumerate(active):
-            part_serial.append(v.serial)
-            if in_block[i]:
-                for t, inst, serial, _ in self._following(v):
-                    f_veh.append(i)
-                    f_trip.append(t)
-                    f_shift.append(inst.day_start_ts)
-                    f_dtype.append(v.day_type)
-                    part_serial.append(serial)
-            part_start[i + 1] = len(part_serial)
-        following = FollowingTrips(
-            np.array(f_veh, dtype=np.int64), np.array(f_trip, dtype=np.int64), np.array(f_shift),
-            np.array(f_dtype, dtype=np.int64),
-        )
+        part_start[1:] = np.cumsum(n_plan)
+        fv = np.array(f_veh, dtype=np.int64)
+        following = FollowingTrips(fv, np.array(f_trip, dtype=np.int64), np.array(f_shift), vin.day_type[fv])
         pr = predict_vehicles(self.net, self.model, vin, following, now, p.predict)
         sched_arr = ix.st_arr_s[pr.row] + pr.shift_ts
-        next_call = np.zeros(len(pr.row), dtype=bool)
-        next_call[pr.call_start[:-1][np.diff(pr.call_start) > 0]] = True
+        n_calls = len(pr.row)
+        cs_arr = pr.call_start
+        has_calls = cs_arr[1:] > cs_arr[:-1]
+        heads = cs_arr[:-1][has_calls]
+        next_call = np.zeros(n_calls, dtype=bool)
+        next_call[heads] = True
         calibrated, sigma = self.calibrator.apply(pr.arrival_ts - now, pr.arrival_ts, sched_arr, pr.sigma_s,
                                                   next_call)
         serials = np.array(part_serial, dtype=np.int64)[part_start[pr.vehicle] + pr.part]
         first_rows = self.net.row_first[pr.row]
         keys = serials * KEY_SPAN + (pr.row - first_rows)
-        prev = [v.pub for v in active if v.pub is not None and len(v.pub.keys)]
         ev = cols[:, 10] > 0
-        if prev:
-            arrival, dirs = smooth_predictions(
-                np.concatenate([q.keys for q in prev]), np.concatenate([q.arrival_ts for q in prev]),
-                np.concatenate([q.dirs for q in prev]), keys, calibrated, ev[pr.vehicle], now, p.smooth,
-            )
-        else:
-            arrival, dirs = calibrated, np.zeros(len(keys), dtype=np.int8)
+        arrival, dirs = self._smooth(active, keys, calibrated, ev[pr.vehicle], now)
         # departures move with the arrivals, except from the first stop of a trip, where the bus
         # keeps to its scheduled departure (or the layover the model worked out)
-        first_of_trip = pr.row == self.net.row_first[pr.row]
+        first_of_trip = pr.row == first_rows
         departure = np.maximum(np.where(first_of_trip, pr.departure_ts, pr.departure_ts + (arrival - pr.arrival_ts)),
                                arrival)
         delay = arrival - sched_arr
-        # per vehicle, what its state shows (vectorised once for the batch)
-        nr = next_row
-        stop_l = ix.st_stop[nr].tolist()
-        seq_l = ix.st_seq[nr].tolist()
-        near_l = (ix.st_dist_m[nr] - vin.dist_m < 150.0).tolist()
-        direction_l = ix.trip_direction[trip].tolist()
-        block_l = ix.trip_block[trip].tolist()
-        route_l = ix.trip_route[trip].tolist()
-        cs = pr.call_start.tolist()
-        has_calls = np.diff(pr.call_start) > 0
-        delay0 = np.full(m, np.nan)
-        delay0[has_calls] = delay[pr.call_start[:-1][has_calls]]
-        delay0_l = delay0.tolist()
         # trip parts: where the part changes within a vehicle's calls
-        n_calls = len(pr.row)
         change = np.ones(n_calls, dtype=bool)
         if n_calls > 1:
             change[1:] = (pr.vehicle[1:] != pr.vehicle[:-1]) | (pr.part[1:] != pr.part[:-1])
-        part_starts = np.flatnonzero(change)
-        part_start_l = part_starts.tolist()
-        part_k_l = pr.part[part_starts].tolist()
-        part_delay_l = delay[part_starts].tolist()
-        first_part = np.searchsorted(part_starts, pr.call_start).tolist()
-        trip_ids, route_ids, block_ids, stop_ids = ix.trip_ids, ix.route_ids, ix.block_ids, ix.stop_ids
+        part_lo = np.flatnonzero(change)
+        part_hi = np.empty_like(part_lo)
+        part_hi[:-1] = part_lo[1:]
+        if len(part_hi):
+            part_hi[-1] = n_calls
+        batch = PredictionBatch(ix, pr.row, arrival, departure, sigma, pr.schedule_based, keys, dirs, part_lo,
+                                part_hi, delay[part_lo])
+        first_part = np.searchsorted(part_lo, cs_arr).tolist()
+        cs = cs_arr.tolist()
+        next_arr = np.full(m, np.inf)
+        next_arr[has_calls] = arrival[heads]
+        delay0 = np.full(m, np.nan)
+        delay0[has_calls] = delay[heads]
+        next_arr_l = next_arr.tolist()
+        delay0_l = delay0.tolist()
+        raw_of = _RAW
         for i, v in enumerate(active):
-            lo, hi = cs[i], cs[i + 1]
-            parts: list[TripPart] = []
-            if hi > lo:
-                fol = v.following or []
-                p0, p1 = first_part[i], first_part[i + 1]
-                for q in range(p0, p1):
-                    start = part_start_l[q]
-                    end = part_start_l[q + 1] if q + 1 < p1 else hi
-                    k = part_k_l[q]
-                    if k == 0:
-                        parts.append(TripPart(v.entity_id, v.trip, v.inst, start - lo, end - lo,  # type: ignore[arg-type]
-                                              part_delay_l[q]))
-                    else:
-                        t_k, inst_k, _, entity_k = fol[k - 1]
-                        parts.append(TripPart(entity_k, t_k, inst_k, start - lo, end - lo, part_delay_l[q]))
-            at_stop = v.zone_row == v.next_row
-            status = VehicleStatus.STOPPED_AT if at_stop else (
-                VehicleStatus.INCOMING_AT if near_l[i] else VehicleStatus.IN_TRANSIT_TO)
-            direction = direction_l[i]
-            block = block_l[i]
             d0 = delay0_l[i]
-            args = (
-                v.ts, v.lat, v.lon, v.label, v.speed_mps, v.bearing_deg, v.entity_id, trip_ids[v.trip],
-                route_ids[route_l[i]], direction if direction >= 0 else None,
-                block_ids[block] if block >= 0 else None, v.dist_m, seq_l[i], stop_ids[stop_l[i]], status,
-                None if d0 != d0 else d0, v.off_route, v.how, v.stalled,
-            )
-            pub = VehiclePublication(
-                ix, v.vehicle_id, args, v.on_ts, parts, pr.row[lo:hi], arrival[lo:hi], departure[lo:hi],
-                sigma[lo:hi], pr.schedule_based[lo:hi], keys[lo:hi], dirs[lo:hi],
-            )
-            pub.serial = v.serial
-            self._replace(v, pub)
-        made = PredictionsMade(
+            p0 = first_part[i]
+            pred = VehiclePrediction(batch, v.vehicle_id, cs[i], cs[i + 1], p0, first_part[i + 1] - p0, plans[i],
+                                     v.on_ts, next_arr_l[i], None if d0 != d0 else d0)
+            self._replace(v, VehiclePublication(ix, v.vehicle_id, raw_of(v), pred))
+        return PredictionsMade(
             vehicle_ids=[v.vehicle_id for v in active],
             fix_ts=cols[:, 9], fresh=cols[:, 11] > 0,
             vehicle=pr.vehicle, serial=serials, row=pr.row, trip=pr.trip, shift_ts=pr.shift_ts, arrival_ts=arrival,
             departure_ts=departure, sigma_s=sigma, schedule_based=pr.schedule_based, position=pr.row - first_rows,
             model_ts=pr.arrival_ts, model_sigma_s=pr.sigma_s, scheduled_ts=sched_arr, next_call=next_call,
         )
-        return made
+
+    def _smooth(self, active: list[VehicleTrack], keys: I64, arrival: F64, evidence: NDArray[np.bool_],
+                now: float) -> tuple[F64, NDArray[np.int8]]:
+        """Damp against what each vehicle showed: its previous calls, gathered from the batches
+        they were published in (one take per batch, not three slices per vehicle)."""
+        ranges: dict[int, tuple[PredictionBatch, list[int], list[int]]] = {}
+        for v in active:
+            pub = v.pub
+            pred = pub.pred if pub is not None else None
+            if pred is not None and pred.hi > pred.lo:
+                r = ranges.get(id(pred.batch))
+                if r is None:
+                    r = ranges[id(pred.batch)] = (pred.batch, [], [])
+                r[1].append(pred.lo)
+                r[2].append(pred.hi)
+        if not ranges:
+            return arrival, np.zeros(len(keys), dtype=np.int8)
+        pk, pa, pd = [], [], []
+        for batch, lo, hi in ranges.values():
+            take = _ranges(np.array(lo, dtype=np.int64), np.array(hi, dtype=np.int64))
+            pk.append(batch.keys[take])
+            pa.append(batch.arrival_ts[take])
+            pd.append(batch.dirs[take])
+        return smooth_predictions(np.concatenate(pk), np.concatenate(pa), np.concatenate(pd), keys, arrival,
+                                  evidence, now, self.params.smooth)
 
     def restate(self, v: VehicleTrack) -> None:
         """Publish a vehicle's new position and status with its previous predictions."""
         old = v.pub
-        assert old is not None and v.inst is not None
-        ix = self.net.index
-        nr = v.next_row
-        status = VehicleStatus.STOPPED_AT if v.zone_row == nr else (
-            VehicleStatus.INCOMING_AT if float(ix.st_dist_m[nr]) - v.dist_m < 150.0 else VehicleStatus.IN_TRANSIT_TO)
-        args = (v.ts, v.lat, v.lon, v.label, v.speed_mps, v.bearing_deg, *old.state_args[6:11], v.dist_m,
-                int(ix.st_seq[nr]), ix.stop_ids[ix.st_stop[nr]], status, old.state_args[15], v.off_route, v.how,
-                v.stalled)
-        pub = VehiclePublication(ix, v.vehicle_id, args, old.last_fix_ts, old.parts, old.row, old.arrival_ts,
-                                 old.departure_ts, old.sigma_s, old.schedule_based, old.keys, old.dirs)
-        pub.serial = old.serial
-        self._replace(v, pub)
+        assert old is not None
+        self._replace(v, VehiclePublication(old.index, v.vehicle_id, _RAW(v), old.pred))
 
     def _publish_idle(self, v: VehicleTrack) -> None:
         """A vehicle without a running trip: shown on the map, predicting nothing."""
         ix = self.net.index
         trip = v.trip
         on = trip >= 0
-        args = vehicle_state_args(
+        state = VehicleState(v.vehicle_id, *vehicle_state_args(
             v.ts, v.lat, v.lon, v.label, v.speed_mps, v.bearing_deg,
             v.entity_id if on else None, ix.trip_ids[trip] if on else None,
             ix.route_ids[ix.trip_route[trip]] if on else None, None, None,
@@ -353,63 +354,45 @@ class Outputs:
             ix.stop_ids[ix.st_stop[v.next_row]] if on and v.next_row >= 0 and v.ended else None,
             VehicleStatus.STOPPED_AT if on and v.ended else VehicleStatus.IN_TRANSIT_TO, None, v.off_route,
             v.how if on else "none", v.stalled,
-        )
-        empty = np.zeros(0, dtype=np.int64)
-        pub = VehiclePublication(ix, v.vehicle_id, args, v.ts, [], empty, np.zeros(0), np.zeros(0), np.zeros(0),
-                                 np.zeros(0, dtype=bool), empty, np.zeros(0, dtype=np.int8))
-        self._replace(v, pub)
+        ))
+        self._replace(v, VehiclePublication(ix, v.vehicle_id, (v.ts,), None, state))
 
     def _replace(self, v: VehicleTrack, pub: VehiclePublication) -> None:
         old = v.pub
-        entities = self.entities
-        if old is not None:
-            for part in old.parts:
-                held = entities.get(part.entity_id)
-                if held is not None and held[0] is old:
-                    del entities[part.entity_id]
-        for k, part in enumerate(pub.parts):
-            held = entities.get(part.entity_id)
-            if held is None or held[0].last_fix_ts <= pub.last_fix_ts:
-                entities[part.entity_id] = (pub, k)
+        old_pred = old.pred if old is not None else None
+        new_pred = pub.pred
+        if old_pred is not new_pred and (
+            old_pred is None or new_pred is None or old_pred.plan is not new_pred.plan
+            or old_pred.n_parts != new_pred.n_parts
+        ):
+            self.holdings.update(
+                v.vehicle_id, old_pred.entity_parts() if old_pred is not None else {},
+                new_pred.entity_parts() if new_pred is not None else {},
+                new_pred.plan.trips if new_pred is not None else (), new_pred.plan.insts if new_pred is not None else ())
         v.pub = pub
         self.pubs[v.vehicle_id] = pub
 
     def withdraw(self, v: VehicleTrack) -> None:
         old = v.pub
-        if old is not None:
-            for part in old.parts:
-                held = self.entities.get(part.entity_id)
-                if held is not None and held[0] is old:
-                    del self.entities[part.entity_id]
+        if old is not None and old.pred is not None:
+            self.holdings.update(v.vehicle_id, old.pred.entity_parts(), {}, (), ())
         v.pub = None
         self.pubs.pop(v.vehicle_id, None)
 
-    def overdue(self, now: float) -> list[tuple[str, VehiclePublication]]:
-        return [(vid, pub) for vid, pub in self.pubs.items() if pub.parts and pub.next_arrival_ts < now - 10.0]
+    def overdue(self, now: float) -> list[str]:
+        """Vehicles whose next predicted arrival is more than 10 s past."""
+        limit = now - 10.0
+        return [vid for vid, pub in self.pubs.items()
+                if pub.pred is not None and pub.pred.n_parts and pub.pred.next_arrival_ts < limit]
 
     # ------------------------------------------------------------------ snapshots
     def snapshot(self, version: int, created_ts: float) -> Snapshot:
-        self._count_served(created_ts)
-        return build_snapshot(version, created_ts, self.net.index, self.pubs, self.entities)
-
-    def _count_served(self, ts: float) -> None:
-        served = self.served
-        ix = self.net.index
-        for entity, (pub, k) in self.entities.items():
-            rec = served.get(entity)
-            if rec is None:
-                part = pub.parts[k]
-                inst = part.inst
-                served[entity] = [
-                    inst.service_date, ix.trip_ids[part.trip], inst.start_time(ix) if inst.frequency else "",
-                    ix.route_ids[ix.trip_route[part.trip]], ts, ts, 1,
-                ]
-            else:
-                rec[5] = ts
-                rec[6] += 1
+        owners, stops = self.holdings.snapshot_taken(created_ts)
+        return build_snapshot(version, created_ts, self.net.index, self.pubs, owners, stops, self._stop_cache)
 
     def take_served(self) -> list[list[Any]]:
         """Rows counted since the last call, to add to ``served_trips`` (and forget)."""
-        out = list(self.served.values())
-        self.served = {}
-        return out
+        return self.holdings.take_served()
+
+    def requeue_served(self, rows: list[list[Any]]) -> None:
+        self.holdings.requeue_served(rows)

@@ -41,6 +41,8 @@ MAX_PENDING_EVENTS = 1_000_000
 #: Publish a snapshot at least this often, fixes or not.
 IDLE_PUBLISH_S = 1.0
 REPLAY_CHUNK_S = 10.0
+#: An idle writer stops gathering once max_batch_fixes / ENOUGH_SHARE fixes are waiting.
+ENOUGH_SHARE = 20
 LATENCY_STRIDE = 16
 
 _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
@@ -145,13 +147,20 @@ class TrackerService:
             if self.engine is None:
                 await self._swapped.wait()
                 continue
-            # fixes already waiting have waited through the last batch: take them at once; only an
-            # idle writer gives the first fix of a burst batch_interval_s to bring company
+            # fixes already waiting have waited through the last batch: take them at once; an idle
+            # writer gives the first fix of a trickle batch_interval_s to bring company, but a
+            # burst (the ingest commits its fixes in groups) is worth a batch of its own at once
+            max_fixes = self.settings.max_batch_fixes
             backlog = len(stream) if hasattr(stream, "__len__") else 0
-            wait_s = 0.0 if backlog else self.settings.batch_interval_s
             try:
-                fixes = await asyncio.wait_for(stream.get_batch(self.settings.max_batch_fixes, wait_s),
-                                               IDLE_PUBLISH_S)
+                if backlog:
+                    fixes = await stream.get_batch(max_fixes, 0.0)
+                else:
+                    fixes = await asyncio.wait_for(
+                        stream.get_batch(max(1, max_fixes // ENOUGH_SHARE), self.settings.batch_interval_s),
+                        IDLE_PUBLISH_S)
+                    if len(fixes) < max_fixes and hasattr(stream, "__len__") and len(stream):
+                        fixes += await stream.get_batch(max_fixes - len(fixes), 0.0)
             except TimeoutError:
                 fixes = []
             now = clock.now()
@@ -222,7 +231,7 @@ class TrackerService:
             try:
                 await store.write_served(pool, served, tracker.index.feed_id)
             except BaseException:
-                tracker.outputs.served = {**{_served_key(r): r for r in served}, **tracker.outputs.served}
+                tracker.outputs.requeue_served(served)
                 raise
             unsaved = self.engine.monitor.take_unsaved()
             try:
@@ -260,9 +269,3 @@ def _tune_gc() -> None:
     gc.freeze()
     g0, g1, g2 = gc.get_threshold()
     gc.set_threshold(max(g0, 50_000), max(g1, 20), max(g2, 20))
-
-
-def _served_key(row: list[Any]) -> str:
-    """The entity id the served record was counted under."""
-    base = f"{row[0]:%Y%m%d}:{row[1]}"
-    return f"{base}:{row[2]}" if row[2] else base

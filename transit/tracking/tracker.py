@@ -190,7 +190,7 @@ class Tracker:
         fresh = set(touched)
         if now - self._last_refresh >= self.params.refresh_s:
             self._last_refresh = now
-            for vid, _ in self.outputs.overdue(now):
+            for vid in self.outputs.overdue(now):
                 if vid not in touched and vid in self.vehicles:
                     touched[vid] = self.vehicles[vid]
         # a vehicle that reported again soon after its last prediction, without passing a stop or
@@ -199,10 +199,10 @@ class Tracker:
         interval = self.params.predict_interval_s
         to_predict = []
         for vid, v in touched.items():
-            pub = v.pub
-            if (interval > 0 and vid in fresh and vid not in evidence and pub is not None and pub.parts
-                    and pub.serial == v.serial and v.trip >= 0 and not v.ended
-                    and v.ts - pub.last_fix_ts < interval):
+            pred = v.pub.pred if v.pub is not None else None
+            if (interval > 0 and pred is not None and pred.n_parts and vid in fresh and vid not in evidence
+                    and pred.serial == v.serial and v.trip >= 0 and not v.ended
+                    and v.ts - pred.last_fix_ts < interval):
                 self.outputs.restate(v)
             else:
                 to_predict.append(v)
@@ -578,7 +578,7 @@ class Tracker:
         if block < 0 or v.inst is None or v.inst.frequency:
             return None
         order = self.net.block_trips_ordered(block)
-        running = ix.trips_running_on(v.inst.service_date)
+        running = self.net.trips_running_on(v.inst.service_date)
         after = [int(t) for t in order if running[t] and ix.trip_first_dep_s[t] >= ix.trip_last_arr_s[v.trip] - 60
                  and int(t) != v.trip]
         if not after:

@@ -31,7 +31,6 @@ class VehicleTrack:
         "ended",
         "entity_id",
         "fixes_on_trip",
-        "following",
         "given_block",
         "given_route",
         "given_start_date",
@@ -56,6 +55,7 @@ class VehicleTrack:
         "pace",
         "pace_den",
         "pace_num",
+        "plan",
         "prev_end",
         "prev_route",
         "progress_m",
@@ -135,8 +135,9 @@ class VehicleTrack:
         self.since_rescore = 0
         self.rescored_ts = -math.inf
         self.speed_est = 8.0
-        #: Following trips of the block: [(trip, instance, serial, entity_id)], None until needed.
-        self.following: list[tuple[int, TripInstance, int, str]] | None = None
+        #: The trip and the following trips of its block that predictions cover (a
+        #: ``publish.TripPlan``), made when first needed.
+        self.plan: Any = None
 
     def remember(self, ts: float, x: float, y: float, trip_id: str | None) -> None:
         self.hist_ts.append(ts)
