@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from transit.schedule.index import ScheduleIndex
-from transit.schedule.timetable import TripInstance
+from transit.schedule.timetable import TripInstance, frequency_offsets
 
 #: Keys combine an integer id with a distance in metres: ``id * SPAN + dist_m``.  Float64 keeps
 #: a tenth of a millimetre of resolution up to ids in the millions.
@@ -335,18 +335,6 @@ def _day_instances(index: ScheduleIndex, today: dt.date) -> DayInstances:
         frequency=np.concatenate(freqs), by_trip=by_trip, trip_start=trip_start, by_shape=by_shape,
         shape_start=shape_start,
     )
-
-
-def frequency_offsets(index: ScheduleIndex, trip: int) -> I64:
-    """Offsets of each headway instance of a frequency-based trip from its template times."""
-    first = int(index.trip_first_dep_s[trip])
-    parts = [
-        np.arange(int(index.freq_start_s[k]), int(index.freq_end_s[k]), max(1, int(index.freq_headway_s[k])))
-        for k in range(*index.trip_frequencies(trip).indices(len(index.freq_trip)))
-    ]
-    if not parts:
-        return np.zeros(0, dtype=np.int64)
-    return np.concatenate(parts).astype(np.int64) - first
 
 
 def shape_distance_scale(slack_m: F64, off_route_m: float) -> F64:
