@@ -59,9 +59,12 @@ def build_index(t: ScheduleTables) -> ScheduleIndex:
     lon0 = float(np.mean(stop_lon[finite])) if finite.any() else 0.0
     proj = LocalProjection(lat0, lon0)
     stop_x, stop_y = proj.to_xy(stop_lat, stop_lon)
-    stop_name = tuple(_strs(t.stops["stop_name"])[i] or "" for i in order)
-    stop_code = tuple(_strs(t.stops.get("stop_code", [None] * len(order)))[i] for i in order)
-    stop_parent = tuple(_strs(t.stops.get("parent_station", [None] * len(order)))[i] for i in order)
+    names = _strs(t.stops["stop_name"])
+    codes = _strs(t.stops.get("stop_code", [None] * len(order)))
+    parents = _strs(t.stops.get("parent_station", [None] * len(order)))
+    stop_name = tuple(names[i] or "" for i in order.tolist())
+    stop_code = tuple(codes[i] for i in order.tolist())
+    stop_parent = tuple(parents[i] for i in order.tolist())
 
     translations: dict[tuple[str, str, str], dict[str, str]] = {}
     for table, fld, lang, key, text in t.translations:
@@ -167,7 +170,7 @@ def build_index(t: ScheduleTables) -> ScheduleIndex:
         if sid is not None and sid in shape_pos and shape_start[shape_pos[sid] + 1] - shape_start[shape_pos[sid]] >= 2:
             trip_shape[k] = shape_pos[sid]
             continue
-        pattern = tuple(int(s) for s in st_stop[rows])
+        pattern = tuple(st_stop[rows].tolist())
         if pattern not in synthetic_of:
             synthetic_of[pattern] = n_real + len(synthetic_of)
             idx = np.array(pattern, dtype=np.int64)
@@ -199,7 +202,7 @@ def build_index(t: ScheduleTables) -> ScheduleIndex:
         if rows.start == rows.stop:
             continue
         shp = int(trip_shape[k])
-        pattern = tuple(int(s) for s in st_stop[rows])
+        pattern = tuple(st_stop[rows].tolist())
         key = (shp, pattern)
         if key not in done:
             sl = slice(shape_start[shp], shape_start[shp + 1])
