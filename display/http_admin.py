@@ -30,6 +30,17 @@ def _boards(request: web.Request) -> Boards:
     return request.app[BOARDS]  # type: ignore[return-value]
 
 
+def _admin_board(request: web.Request) -> tuple[Boards, Board]:
+    """The admin token checked, and the registered board the path names (404 naming it if none)."""
+    check_token(request, "admin")
+    boards = _boards(request)
+    board_id = request.match_info["board_id"]
+    board = boards.registry.get(board_id)
+    if board is None:
+        raise not_found("board", board_id)
+    return boards, board
+
+
 def require_admin_page(request: web.Request) -> None:
     """Admin pages open in a browser: besides the API's token headers, accept the admin token as
     the password of HTTP Basic auth (the browser asks for it) or as ``?token=``."""
@@ -145,12 +156,8 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def update(request: web.Request) -> web.Response:
-    check_token(request, "admin")
-    boards = _boards(request)
-    board_id = request.match_info["board_id"]
-    board = boards.registry.get(board_id)
-    if board is None:
-        raise not_found("board", board_id)
+    boards, board = _admin_board(request)
+    board_id = board.board_id
     raw = await _json_body(request, boards)
     if raw.get("board_id", board_id) != board_id:
         raise json_error(422, "invalid_board", "board_id cannot be changed; create a new board instead")
@@ -160,12 +167,7 @@ async def update(request: web.Request) -> web.Response:
 
 
 async def get_one(request: web.Request) -> web.Response:
-    check_token(request, "admin")
-    boards = _boards(request)
-    board_id = request.match_info["board_id"]
-    board = boards.registry.get(board_id)
-    if board is None:
-        raise not_found("board", board_id)
+    boards, board = _admin_board(request)
     now = boards.clock.now()
     body = board_json(boards, board, now)
     frame = boards.frames.preview(board, now)
