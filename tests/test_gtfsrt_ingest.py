@@ -178,3 +178,17 @@ def test_the_decoder_falls_back_to_the_receive_time() -> None:
     assert decoded.header_ts is None and decoded.fixes[0].ts == 1234.5
     with pytest.raises(FeedDecodeError):
         decode_vehicle_positions(b"\x0a", received_ts=0.0)
+
+
+def test_a_zero_field_that_is_set_is_kept_and_an_absent_one_is_none() -> None:
+    """A bus standing still reports speed 0, due north is bearing 0: set zeros are values, not gaps."""
+    stopped = vehicle("a", "bus-1", position__speed=0.0, position__bearing=0.0, position__odometer=0.0,
+                      timestamp=0)
+    bare = vehicle("b", "bus-2")
+    on_equator = vehicle("c", "bus-3", lat=0.0, lon=117.5)
+    decoded = decode_vehicle_positions(feed(stopped, bare, on_equator), received_ts=BULL_TS + 5.0)
+    first, second, third = decoded.fixes
+    assert (first.speed_mps, first.bearing_deg, first.odometer_m, first.ts) == (0.0, 0.0, 0.0, 0.0)
+    assert (second.speed_mps, second.bearing_deg, second.odometer_m, second.ts) == (None, None, None, BULL_TS)
+    assert (second.trip_id, second.route_id, second.start_date, second.label) == (None, None, None, None)
+    assert (third.lat, third.lon) == (0.0, 117.5) and not decoded.rejections
