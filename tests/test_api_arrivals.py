@@ -124,6 +124,21 @@ async def test_errors_name_the_id_or_parameter(aiohttp_client, pool, settings, t
     assert 'transit_api_errors_total{endpoint="arrivals",status="404"} 2.0' in metrics
 
 
+async def test_the_routed_path_answers_like_the_direct_one(aiohttp_client, pool, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Plain GETs are answered ahead of the router; HEAD and percent-encoded ids go through it."""
+    _, client = await _client(aiohttp_client, pool, settings, tmp_path)
+    direct = await client.get("/api/v1/stops/B/arrivals")
+    routed = await client.get("/api/v1/stops/%42/arrivals")  # %42 is "B"
+    assert direct.status == routed.status == 200
+    assert await direct.read() == await routed.read() and direct.headers["ETag"] == routed.headers["ETag"]
+    head = await client.head("/api/v1/stops/B/arrivals")
+    assert head.status == 200 and head.headers["ETag"] == direct.headers["ETag"]
+    missing = await client.get("/api/v1/stops/N%4fPE/arrivals")
+    assert missing.status == 404 and (await missing.json())["error"]["stop"] == "NOPE"
+    metrics = await (await client.get("/metrics")).text()
+    assert 'transit_api_requests_total{endpoint="arrivals"} 4.0' in metrics
+
+
 async def test_etag_and_304(aiohttp_client, pool, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     services, client = await _client(aiohttp_client, pool, settings, tmp_path)
     r = await client.get("/api/v1/stops/B/arrivals")

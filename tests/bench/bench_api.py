@@ -15,7 +15,11 @@ Three figures, each beside its baseline from the same run:
    are rebuilt once per snapshot, every other request is served from the memo.
 2. p99 latency of arrivals requests sent at half the measured arrivals rate (open loop: the
    latency counts from when a request was due), target < 10 ms; the trivial handler's p99 at the
-   same rate beside it.
+   same rate beside it.  Both are measured in ten alternating one-second slices and the median of
+   the slices' p99 is the figure: on a shared two-core machine, the trivial handler too sees
+   20-50 ms stalls in some seconds and not in others (not its garbage collector, not the load
+   generator, whose own loop stays within 5 ms), which would otherwise decide the figure.  The p99
+   of all slices pooled, and the range of the slices, are printed beside it.
 3. Time to build the TripUpdates feed for 5,000 active trips from scratch, and after a snapshot
    in which the tracker replaced 2% of the trips (target < 200 ms); the baseline is building the
    same message with the gtfs-realtime-bindings objects.
@@ -32,6 +36,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -199,27 +205,88 @@ async def saturate(port: int, reqs: list[bytes], seconds: float, connections: in
     return done / elapsed
 
 
+class _OpenLoopConnection(asyncio.Protocol):
+    """A keep-alive connection driven by callbacks: the open-loop generator below sends on it and
+    is called back with each response, with no coroutine or future per request."""
+
+    def __init__(self, on_response: Callable[[_OpenLoopConnection], None]) -> None:
+        self.on_response = on_response
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.due = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def send(self, request: bytes, due: float) -> None:
+        self.due = due
+        assert self.transport is not None
+        self.transport.write(request)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buffer[:end]).lower()
+        i = head.find(b"content-length:")
+        length = int(head[i + 15:].split(b"\r\n", 1)[0]) if i >= 0 else 0
+        if len(self.buffer) >= end + 4 + length:
+            del self.buffer[:end + 4 + length]
+            self.on_response(self)
+
+
 async def latency_at(port: int, reqs: list[bytes], rate: float, seconds: float, connections: int) -> list[float]:
-    """Open loop: request k is due at ``start + k / rate`` and goes out on connection
-    ``k % connections``; its latency counts from when it was due, so a stall that delays the
-    requests behind it is counted against all of them (no coordinated omission)."""
-    conns = [await Connection.open(port) for _ in range(connections)]
+    """Open loop: request k is due at ``start + k / rate``.  A ticker sends every due request on
+    an idle connection, or queues it when all are busy; a queued request goes out as soon as a
+    response frees a connection.  Latency counts from when a request was due, so a stall that
+    delays the requests behind it is counted against all of them (no coordinated omission).
+    The generator spends a few microseconds a request, so at the rates measured here it is the
+    server, not the client, that shows in the figures."""
+    loop = asyncio.get_running_loop()
     latencies: list[float] = []
     n = int(rate * seconds)
-    start = time.perf_counter() + 0.05
+    idle: deque[_OpenLoopConnection] = deque()
+    backlog: deque[tuple[float, bytes]] = deque()
+    finished = loop.create_future()
+    clock = time.perf_counter
 
-    async def lane(i: int, c: Connection) -> None:
-        for k in range(i, n, connections):
-            due = start + k / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await c.get(reqs[k % len(reqs)])
-            latencies.append(time.perf_counter() - due)
+    def on_response(conn: _OpenLoopConnection) -> None:
+        latencies.append(clock() - conn.due)
+        if backlog:
+            due, request = backlog.popleft()
+            conn.send(request, due)
+        else:
+            idle.append(conn)
+        if len(latencies) == n and not finished.done():
+            finished.set_result(None)
 
-    await asyncio.gather(*(lane(i, c) for i, c in enumerate(conns)))
+    conns = []
+    for _ in range(connections):
+        _, conn = await loop.create_connection(lambda: _OpenLoopConnection(on_response), "127.0.0.1", port)
+        conns.append(conn)
+        idle.append(conn)
+    start = clock() + 0.05
+    sent = 0
+
+    def tick() -> None:
+        nonlocal sent
+        now = clock()
+        while sent < n and start + sent / rate <= now:
+            due, request = start + sent / rate, reqs[sent % len(reqs)]
+            if idle:
+                idle.popleft().send(request, due)
+            else:
+                backlog.append((due, request))
+            sent += 1
+        if sent < n:
+            loop.call_later(0.0002, tick)
+
+    loop.call_at(loop.time() + 0.05, tick)
+    await finished
     for c in conns:
-        c.close()
+        assert c.transport is not None
+        c.transport.close()
     return latencies
 
 
@@ -303,10 +370,13 @@ async def bench_http(seconds: float, n_stops: int, connections: int, publish_s: 
     """Baseline and API measured in alternating one-second slices, so that load from anything
     else on the machine falls on both alike; the medians of the slices are reported."""
     from tests.support.api_city import build_city
+    from transit.core.heap import settle_heap
 
     index = build_city(**CITY)
     rng = random.Random(3)
     stops = rng.sample(list(index.stop_ids), n_stops)
+    del index
+    settle_heap()  # keep the collector's full passes out of the load generator's timings
     api_reqs = requests_for([f"/api/v1/stops/{s}/arrivals" for s in stops])
     base_reqs = requests_for(["/ok"])
     baseline, api = Server("baseline"), Server("api", publish_s)
@@ -335,12 +405,23 @@ async def bench_http(seconds: float, n_stops: int, connections: int, publish_s: 
         rate = a_med / 2
         api_lat: list[float] = []
         base_lat: list[float] = []
-        for _ in range(rounds):
-            api_lat += await latency_at(api.port, api_reqs, rate, 1.0, connections)
-            base_lat += await latency_at(baseline.port, base_reqs, rate, 1.0, connections)
-        print(f"p99 latency at {rate:,.0f} req/s (half the arrivals rate): arrivals {p99(api_lat) * 1000:.2f} ms "
-              f"(target < 10 ms); trivial handler {p99(base_lat) * 1000:.2f} ms "
-              f"-> ratio {p99(api_lat) / p99(base_lat):.2f}")
+        api_slices: list[float] = []
+        base_slices: list[float] = []
+        for _ in range(2 * rounds):
+            lat = await latency_at(api.port, api_reqs, rate, 1.0, connections)
+            api_lat += lat
+            api_slices.append(p99(lat))
+            lat = await latency_at(baseline.port, base_reqs, rate, 1.0, connections)
+            base_lat += lat
+            base_slices.append(p99(lat))
+        a99, b99 = statistics.median(api_slices), statistics.median(base_slices)
+        print(f"p99 latency at {rate:,.0f} req/s (half the arrivals rate), median of {len(api_slices)} alternating "
+              f"1 s slices: arrivals {a99 * 1000:.2f} ms (target < 10 ms); trivial handler {b99 * 1000:.2f} ms "
+              f"-> ratio {a99 / b99:.2f}")
+        print(f"  over all slices pooled: arrivals {p99(api_lat) * 1000:.2f} ms, trivial handler "
+              f"{p99(base_lat) * 1000:.2f} ms (a stall of the machine in any one slice lands here); "
+              f"per-slice p99 arrivals {min(api_slices) * 1000:.1f}..{max(api_slices) * 1000:.1f} ms, "
+              f"trivial {min(base_slices) * 1000:.1f}..{max(base_slices) * 1000:.1f} ms")
         if detail:
             for name, lat in (("arrivals", api_lat), ("trivial", base_lat)):
                 q = statistics.quantiles(lat, n=1000)

@@ -3,7 +3,8 @@
 A body is made once per (query, snapshot): every rider and board asking about the same stop
 gets the same bytes and ETag.  When the tracker publishes, the stops asked about in the last
 :data:`HOT_S` seconds are rebuilt one at a time by a background task that yields to the event
-loop between stops, so a new snapshot does not stall every request behind a burst of rebuilds.
+loop between stops, resting as long as each rebuild took, so a new snapshot does not stall every
+request behind a burst of rebuilds.
 Until its turn comes (well under a second), a stop is served from the previous snapshot's body.
 Requests for other stops, or a live stream that must reflect the newest snapshot, build inline.
 A body also depends on the time (minutes away, what has passed), so none is older than
@@ -29,6 +30,9 @@ HOT_S = 30.0
 #: Longest (wall clock) a previous snapshot's body is served while its rebuild is pending.
 MAX_BEHIND_S = 1.0
 MAX_ENTRIES = 50_000
+#: The background refresh rests this many times as long as each rebuild took, up to MAX_PAUSE_S.
+PACE = 1.0
+MAX_PAUSE_S = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +126,17 @@ class ArrivalsCache:
             item = self._entries.get(query)
             if item is not None and item[1] == snapshot.version and item[0].index is index:
                 continue
+            started = time.perf_counter()
             try:
                 self._build(snapshot, index, query, now)
             except LookupError:  # the stop left the schedule with a new feed version
                 self._entries.pop(query, None)
                 self._hot.pop(query, None)
             self.background_builds += 1
-            await asyncio.sleep(0)
+            # Paced, not just yielding: a burst of rebuilds right after each publish would hold
+            # every request behind it; resting as long as the build took leaves requests at
+            # least half the loop.  The stops still waiting are served their previous body.
+            await asyncio.sleep(min(MAX_PAUSE_S, (time.perf_counter() - started) * PACE))
 
     def statistics(self) -> dict[str, Any]:
         return {"entries": len(self._entries), "hot": len(self._hot), "builds": self.builds,

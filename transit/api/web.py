@@ -32,8 +32,9 @@ from transit.api.params import (
     time_param,
 )
 from transit.api.ratelimit import RateLimiter
-from transit.app.errors import json_error, not_found
+from transit.app.errors import internal_error, json_error, not_found
 from transit.app.health import add_link
+from transit.app.server import add_direct_get
 from transit.app.services import Services
 from transit.core.snapshot import Snapshot
 from transit.schedule.index import ScheduleIndex
@@ -106,25 +107,35 @@ def get_api_state(app: web.Application, services: Services) -> ApiState:
     return state
 
 
+def admit(request: web.Request, state: ApiState, endpoint: str) -> None:
+    """Per-client rate limit (429 + Retry-After) and the request count of ``endpoint``."""
+    trust = state.services.settings.api.trust_forwarded_for
+    wait = state.limiter.check(client_ip(request, trust), time.monotonic())
+    if wait:
+        state.metrics.limited.inc()
+        retry = RateLimiter.retry_after(wait)
+        raise json_error(429, "rate_limited", f"too many requests from this address; retry in {retry} s",
+                         headers={"Retry-After": retry, "Cache-Control": "no-store"}, retry_after_s=int(retry))
+    state.metrics.count(endpoint)
+
+
+def refused(state: ApiState, endpoint: str, exc: web.HTTPException) -> None:
+    """Count an error answer of ``endpoint`` and keep shared caches from storing it."""
+    if exc.status >= 400:
+        state.metrics.errors.labels(endpoint, str(exc.status)).inc()
+        exc.headers.setdefault("Cache-Control", "no-store")
+
+
 def limited(endpoint: str, handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """Wrap a handler: per-client rate limit (429 + Retry-After), request and error counts."""
 
     async def wrapper(request: web.Request) -> web.StreamResponse:
         state = request.app[API_STATE]
-        trust = state.services.settings.api.trust_forwarded_for
-        wait = state.limiter.check(client_ip(request, trust), time.monotonic())
-        if wait:
-            state.metrics.limited.inc()
-            retry = RateLimiter.retry_after(wait)
-            raise json_error(429, "rate_limited", f"too many requests from this address; retry in {retry} s",
-                             headers={"Retry-After": retry, "Cache-Control": "no-store"}, retry_after_s=int(retry))
-        state.metrics.count(endpoint)
+        admit(request, state, endpoint)
         try:
             return await handler(request, state)
         except web.HTTPException as exc:
-            if exc.status >= 400:
-                state.metrics.errors.labels(endpoint, str(exc.status)).inc()
-                exc.headers.setdefault("Cache-Control", "no-store")
+            refused(state, endpoint, exc)
             raise
 
     wrapper.__name__ = getattr(handler, "__name__", endpoint)
@@ -163,8 +174,9 @@ async def get_stop(request: web.Request, state: ApiState) -> web.Response:
     return respond(request, entry)
 
 
-def parse_arrivals_query(request: web.Request, index: ScheduleIndex) -> ArrivalsQuery:
-    stop_id = request.match_info["stop_id"]
+def parse_arrivals_query(request: web.Request, index: ScheduleIndex, stop_id: str | None = None) -> ArrivalsQuery:
+    if stop_id is None:
+        stop_id = request.match_info["stop_id"]
     if index.find_stop(stop_id) is None:
         raise not_found("stop", stop_id)
     route_ids = list_param(request, "route_id")
@@ -178,18 +190,44 @@ def parse_arrivals_query(request: web.Request, index: ScheduleIndex) -> Arrivals
     return ArrivalsQuery(stop_id, route_ids, limit, minutes, per_line)
 
 
-async def stop_arrivals(request: web.Request, state: ApiState) -> web.Response:
+def _arrivals(request: web.Request, state: ApiState, stop_id: str) -> web.Response:
     services = state.services
     index = current_index(services)
     # the raw query string is the key of the fast path: parsing happens once per distinct query
-    raw = (request.match_info["stop_id"], request.query_string)
+    raw = (stop_id, request.query_string)
     parsed = state.parsed.get(raw)
     if parsed is None or parsed[1] is not index:
         if len(state.parsed) >= 50_000:
             state.parsed.clear()
-        parsed = state.parsed[raw] = (parse_arrivals_query(request, index), index)
+        parsed = state.parsed[raw] = (parse_arrivals_query(request, index, stop_id), index)
     entry = state.arrivals.get(services.snapshots.current(), index, parsed[0], services.clock.now())
     return respond(request, entry)
+
+
+async def stop_arrivals(request: web.Request, state: ApiState) -> web.Response:
+    return _arrivals(request, state, request.match_info["stop_id"])
+
+
+class DirectArrivals:
+    """``GET /api/v1/stops/{stop_id}/arrivals`` served ahead of the router and middlewares
+    (:func:`transit.app.server.add_direct_get`): the rider API's busiest endpoint, asked every
+    few seconds by every open app, where aiohttp's routing and middleware chain would cost as
+    much as the answer.  It does their part itself: the rate limit and counts of
+    :func:`limited`, and a JSON 500 for anything unexpected."""
+
+    def __init__(self, state: ApiState) -> None:
+        self._state = state
+
+    async def __call__(self, request: web.Request, stop_id: str) -> web.StreamResponse:
+        state = self._state
+        try:
+            admit(request, state, "arrivals")
+            return _arrivals(request, state, stop_id)
+        except web.HTTPException as exc:
+            refused(state, "arrivals", exc)
+            raise
+        except Exception:
+            raise internal_error(request) from None
 
 
 # ---------------------------------------------------------------------- routes
@@ -302,6 +340,7 @@ def setup(app: web.Application, services: Services) -> None:
     ]
     for path, name, handler in routes:
         app.router.add_get(PREFIX + path, limited(name, handler), name=f"api-{name}")
+    add_direct_get(app, PREFIX + "/stops/", "/arrivals", DirectArrivals(state))
     add_link(app, PREFIX + "/openapi.json", "乘客接口说明 Rider API (OpenAPI 3)", "developers")
     add_link(app, PREFIX + "/routes", "线路 Routes (JSON)", "riders")
     add_link(app, PREFIX + "/vehicles", "在线车辆 Vehicles in service (JSON)", "riders")

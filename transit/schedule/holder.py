@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from transit.core.heap import settle_heap
 from transit.schedule.index import ScheduleIndex
 from transit.schedule.load import load_schedule
 
@@ -38,6 +39,7 @@ class ScheduleHolder:
         self._index = index
         for listener in list(self._listeners):
             listener(index)
+        settle_heap()  # the old index is garbage now, the new one lives until the next swap
 
     def subscribe(self, listener: Callable[[ScheduleIndex], None]) -> None:
         self._listeners.append(listener)

@@ -8,6 +8,7 @@ trip at 25:10:00 belongs to the previous day's service and runs at 01:10 the nex
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import zoneinfo
 from dataclasses import dataclass
 
@@ -27,7 +28,10 @@ def local_date(ts: float, tz: zoneinfo.ZoneInfo) -> dt.date:
     return dt.datetime.fromtimestamp(ts, tz).date()
 
 
+@functools.lru_cache(maxsize=4096)
 def format_gtfs_date(day: dt.date) -> str:
+    """``YYYYMMDD``; memoised, since every arrival and trip instance names its service day and
+    a city has only a handful of those in play."""
     return day.strftime("%Y%m%d")
 
 

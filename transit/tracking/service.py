@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import gc
 import logging
 import time
 from collections import deque
@@ -25,6 +24,7 @@ from typing import Any
 import asyncpg
 
 from transit.app.services import Services
+from transit.core.heap import settle_heap
 from transit.schedule.index import ScheduleIndex
 from transit.tracking import store
 from transit.tracking.arrivals import ArrivalEvent
@@ -71,7 +71,7 @@ class TrackerService:
         index = self.services.schedule.current()
         if index is not None:
             await self._install(index)
-        _tune_gc()
+        settle_heap()  # the writer's state is loaded; keep collections off it
         self._tasks = [asyncio.create_task(self._run(), name="tracker-writer"),
                        asyncio.create_task(self._flush_loop(), name="tracker-flush")]
 
@@ -257,15 +257,3 @@ class TrackerService:
             out["tracker"] = self.engine.tracker.statistics()
             out["accuracy_monitor"] = self.engine.monitor.statistics()
         return out
-
-
-def _tune_gc() -> None:
-    """The writer makes tens of thousands of short-lived objects per batch (all freed by reference
-    counting), which with Python's default thresholds sets off collections that walk the whole
-    city's state -- schedule, vehicles, publications -- several times a batch: a quarter of the
-    writer's time.  Long-lived objects loaded so far are moved out of the collector's sight and
-    young-generation collections are made rarer.  Process-wide, and harmless to the rest."""
-    gc.collect()
-    gc.freeze()
-    g0, g1, g2 = gc.get_threshold()
-    gc.set_threshold(max(g0, 50_000), max(g1, 20), max(g2, 20))
