@@ -50,6 +50,8 @@ class ServedPage:
     page: int
     text: bytes  # rows in the board's encoding, each ending in "\n"
     etag_text: str
+    #: when this page of the frame was first encoded (a paging board comes back to it until the
+    #: next render)
     generated_ts: float
     _json: list[bytes | str] = field(default_factory=list, compare=False, repr=False)
     #: What an edge derives from this page once and serves many times (the HTTP poll keeps its
@@ -125,6 +127,9 @@ class _BoardSlot:
     frame: Frame | None = None
     memory: BoardMemory = field(default_factory=BoardMemory)
     served: ServedPage | None = None
+    #: the pages of ``frame`` encoded so far: a paging board cycles through them until the next
+    #: render, and each keeps its encoded body and prebuilt response headers
+    pages: dict[int, ServedPage] = field(default_factory=dict)
     renders: int = 0
 
 
@@ -281,6 +286,7 @@ class FrameService:
             frame, slot.memory = self.render(board, now, slot.memory)
             slot.frame, slot.snapshot, slot.generation, slot.board, slot.served = (
                 frame, snapshot, self._generation, board, None)
+            slot.pages = {}
             slot.renders += 1
         served = slot.served
         n_pages = len(frame.pages)
@@ -288,7 +294,11 @@ class FrameService:
             return served  # one page, already shown: nothing to move on
         memory = select_page(slot.memory, n_pages, now, advance=advance, min_page_s=board.poll_interval_s * 0.5)
         if served is None or memory.page != served.page:
-            served = slot.served = self._encode(board, frame, memory.page % n_pages, now)
+            page = memory.page % n_pages
+            served = slot.pages.get(page)
+            if served is None:
+                served = slot.pages[page] = self._encode(board, frame, page, now)
+            slot.served = served
         slot.memory = memory
         return served
 

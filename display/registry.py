@@ -50,10 +50,13 @@ class Board:
     key_salt: bytes = field(default=b"", repr=False)
     key_digest: bytes = field(default=b"", repr=False)
 
-    @property
-    def layout(self) -> Layout:
-        return Layout(rows=self.rows, cols=self.cols, encoding=self.encoding, languages=self.languages,
-                      paging=self.paging, message_mode=self.message_mode)
+    #: The board's :class:`Layout`, made once (the renderer asks for it on every frame).
+    layout: Layout = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layout", Layout(
+            rows=self.rows, cols=self.cols, encoding=self.encoding, languages=self.languages,
+            paging=self.paging, message_mode=self.message_mode))
 
     @property
     def pushed(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
 import warnings
 from collections.abc import Awaitable, Callable, Iterable
@@ -22,6 +23,10 @@ log = logging.getLogger(__name__)
 DIRECT_GETS = web.AppKey("direct_gets", list)
 
 DirectHandler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
+
+
+#: Characters that send a path to the router: a nested path, percent-encoding, route syntax.
+_UNUSUAL_IDENT = re.compile(r"[/%{}]").search
 
 
 def add_direct_get(app: web.Application, prefix: str, suffix: str, handler: DirectHandler) -> None:
@@ -49,7 +54,7 @@ def _serve_direct_gets(app: web.Application, table: tuple[tuple[str, str, Direct
                 if raw.startswith(prefix):
                     path = raw.partition("?")[0]
                     ident = path[len(prefix):len(path) - len(suffix)]
-                    if (ident and path.endswith(suffix) and not any(ch in ident for ch in "/%{}")
+                    if (ident and path.endswith(suffix) and not _UNUSUAL_IDENT(ident)
                             and hdrs.EXPECT not in request.headers):
                         return handler(request, ident)
         return routed(request)
