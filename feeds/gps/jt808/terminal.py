@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from feeds.gps._fixfactory import new_fix
 from feeds.gps.jt808.location import LocationReport
 from transit.core.fix import Fix
 from transit.core.rejection import Rejection, RejectionKind
@@ -47,7 +48,7 @@ def report_to_fix(
     direction = report.direction_deg
     mileage = report.mileage_km
     # Positional (the field order of Fix): measurably faster than keywords on this hot path.
-    return Fix(
+    return new_fix(
         terminal.vehicle_id, report.ts, report.lat, report.lon, report.speed_kmh / 3.6,
         float(direction) if direction < 360 else None,
         None, terminal.route_id, None, None, None,  # trip_id, route_id, block_id, start_date, start_time
