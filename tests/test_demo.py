@@ -24,6 +24,7 @@ import asyncpg
 import numpy as np
 import pytest
 
+from feeds.gtfs.memory import read_index
 from tests.conftest import INGEST_TOKEN
 from transit.app.components import DEFAULT_COMPONENTS
 from transit.app.server import create_app
@@ -32,7 +33,6 @@ from transit.core.clock import ManualClock, ScaledClock, SystemClock
 from transit.core.ingest import IngestUnavailable
 from transit.demo.command import DemoOptions, build_demo_app, choose_start
 from transit.demo.feed import NETWORK_DIR
-from feeds.gtfs.memory import read_index
 from transit.demo.hooks import run_demo_hooks
 from transit.demo.http_sink import HttpJsonSink, SplitSink
 from transit.demo.runner import reports_over_http, run_simulator

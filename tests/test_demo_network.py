@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from feeds.gtfs import import_gtfs
+from feeds.gtfs.memory import read_index
 from tests.support.feeds import tiny_feed
 from transit.demo import make_network
 from transit.demo.feed import NETWORK_DIR, ensure_demo_feed, network_archive
-from feeds.gtfs.memory import read_index
 from transit.schedule.geometry import project_on_polyline
 from transit.schedule.index import ScheduleIndex
 from transit.schedule.load import load_schedule

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from feeds.gtfs.memory import read_index
 from transit.core.fix import Fix
 from transit.demo.duties import Duty, build_duties
 from transit.demo.feed import NETWORK_DIR
-from feeds.gtfs.memory import read_index
 from transit.demo.motion import DrivingModel
 from transit.demo.simulator import Simulator, TrueCall
 from transit.schedule.geometry import project_on_polyline

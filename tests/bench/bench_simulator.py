@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from transit.core.fix import Fix  # noqa: E402
 from feeds.gtfs.memory import read_index  # noqa: E402
+from transit.core.fix import Fix  # noqa: E402
 from transit.demo.simulator import Simulator  # noqa: E402
 from transit.demo.synthetic import write_grid_city  # noqa: E402
 
