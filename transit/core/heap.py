@@ -4,8 +4,8 @@ The service holds a large, long-lived heap -- the schedule index, the tracker's 
 current snapshot -- and makes tens of thousands of short-lived objects a second (fixes, response
 bodies, prediction rows), almost all freed by reference counting.  With CPython's default
 thresholds those allocations set off collections that walk the whole long-lived heap: a quarter
-of the tracker writer's time, and 20-40 ms stalls on an API node, where each one holds up every
-request behind it.
+of the tracker writer's time, and on an API node a full collection walks the whole schedule index
+(tens of milliseconds with a city's timetable) while every request waits behind it.
 
 :func:`settle_heap` collects what is garbage now, then moves every surviving object into the
 permanent generation (``gc.freeze``), so later collections look only at what was made since,
