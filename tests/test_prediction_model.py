@@ -13,7 +13,7 @@ from feeds.gtfs import import_gtfs
 from tests.support.feeds import tiny_feed
 from transit.prediction.calibration import Calibrator
 from transit.prediction.model import ModelParams, SegmentModel
-from transit.prediction.predict import FollowingTrips, VehicleInput, predict_vehicles
+from transit.prediction.predict import FollowingTrips, PredictParams, VehicleInput, predict_vehicles
 from transit.prediction.smoothing import smooth_predictions
 from transit.schedule.index import ScheduleIndex
 from transit.schedule.load import load_schedule
@@ -46,8 +46,8 @@ async def test_no_history_means_the_timetable_and_a_schedule_based_label(tiny: S
     model = SegmentModel(TrackingNetwork(tiny))
     rows = np.array([row_of(tiny, "T1", 2), row_of(tiny, "T1", 3)])
     est = model.expected_links(rows, np.zeros(2, dtype=np.int64), ts_of(tiny, "08:00"))
-    # T1: A dep 08:00 -> B arr 08:05 (300 s); B arr 08:05 -> C arr 08:10 (300 s)
-    assert np.allclose(est.mean_s, [300.0, 300.0])
+    # T1: A dep 08:00 -> B arr 08:05 (300 s); B (a timepoint) dep 08:05:30 -> C arr 08:10 (270 s)
+    assert np.allclose(est.mean_s, [300.0, 270.0])
     assert not est.learned.any()
     assert np.all(est.var_s2 > 0)
 
@@ -174,3 +174,100 @@ def test_damping_keeps_small_changes_and_needs_twice_as_much_to_reverse() -> Non
     far = smooth_predictions(keys[:1], np.array([3900.0]), dirs[:1], keys[:1], np.array([3970.0]),
                              np.zeros(1, dtype=bool), now)[0]
     assert far[0] == 3900.0  # 33 minutes out, 70 s is within 8 % of the time to go
+
+
+def _at_stop(index: ScheduleIndex, trip_id: str, seq: int, arrived: str, now: str) -> VehicleInput:
+    """One bus standing at call ``seq`` of ``trip_id`` since ``arrived``, seen at ``now``."""
+    t = index.find_trip(trip_id)
+    return VehicleInput(
+        trip=np.array([t]), shift_ts=np.array([index.day_start(DAY)]), day_type=np.array([0]),
+        next_row=np.array([row_of(index, trip_id, seq)]), dist_m=np.array([index.st_dist_m[row_of(index, trip_id, seq)]]),
+        fix_ts=np.array([ts_of(index, now)]), at_stop=np.array([True]),
+        stop_arrival_ts=np.array([ts_of(index, arrived)]), pace=np.array([1.0]))
+
+
+_NO_FOLLOWING = FollowingTrips(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0),
+                               np.zeros(0, dtype=np.int64))
+
+
+async def test_an_early_bus_waits_at_a_timepoint_and_a_late_one_does_not(tiny: ScheduleIndex) -> None:
+    # LOOP: A 09:00, B 09:05, D 09:10, A 09:15; B and D are timepoints (exact times, inside the trip)
+    net = TrackingNetwork(tiny)
+    assert net.row_hold[row_of(tiny, "LOOP", 2)] and not net.row_hold[row_of(tiny, "LOOP", 1)]
+    model = SegmentModel(net)
+    strict = PredictParams(timepoint_early_s=0.0)
+    early = predict_vehicles(net, model, _at_stop(tiny, "LOOP", 2, "09:02", "09:02"), _NO_FOLLOWING,
+                             ts_of(tiny, "09:02"), strict)
+    # it leaves B at 09:05, not at once, and reaches D a timetable link (300 s) later
+    assert early.departure_ts[0] == pytest.approx(ts_of(tiny, "09:05"))
+    assert early.arrival_ts[1] == pytest.approx(ts_of(tiny, "09:10"))
+    assert early.arrival_ts[2] == pytest.approx(ts_of(tiny, "09:15"))
+    tolerant = predict_vehicles(net, model, _at_stop(tiny, "LOOP", 2, "09:02", "09:02"), _NO_FOLLOWING,
+                                ts_of(tiny, "09:02"), PredictParams(timepoint_early_s=60.0))
+    assert tolerant.arrival_ts[1] == pytest.approx(ts_of(tiny, "09:09"))  # may leave a minute early
+    free = predict_vehicles(net, model, _at_stop(tiny, "LOOP", 2, "09:02", "09:02"), _NO_FOLLOWING,
+                            ts_of(tiny, "09:02"), PredictParams(hold_at_timepoints=False))
+    assert free.arrival_ts[1] == pytest.approx(ts_of(tiny, "09:07"))
+    late = predict_vehicles(net, model, _at_stop(tiny, "LOOP", 2, "09:08", "09:08"), _NO_FOLLOWING,
+                            ts_of(tiny, "09:08"), strict)
+    assert late.arrival_ts[1] == pytest.approx(ts_of(tiny, "09:13"))  # late: nothing to wait for
+
+
+async def test_waits_at_several_timepoints_and_across_vehicles(tiny: ScheduleIndex) -> None:
+    net = TrackingNetwork(tiny)
+    model = SegmentModel(net)
+    # two buses in one batch: one very early on LOOP (waits at B, then again at D), one on T1
+    a = _at_stop(tiny, "LOOP", 2, "08:50", "08:50")
+    b = _at_stop(tiny, "T1", 2, "08:04", "08:04")
+    both = VehicleInput(*(np.concatenate([getattr(a, f), getattr(b, f)]) for f in VehicleInput.__slots__))
+    p = predict_vehicles(net, model, both, _NO_FOLLOWING, ts_of(tiny, "08:50"), PredictParams(timepoint_early_s=0.0))
+    loop = p.arrival_ts[p.call_start[0]:p.call_start[1]]
+    t1 = p.arrival_ts[p.call_start[1]:p.call_start[2]]
+    assert loop[1:] == pytest.approx([ts_of(tiny, "09:10"), ts_of(tiny, "09:15")])
+    assert t1[-1] == pytest.approx(ts_of(tiny, "08:05") + 30 + 270)  # leaves B at 08:05:30
+
+
+async def test_a_time_marked_approximate_is_no_timepoint(pool, tmp_path: Path) -> None:
+    feed = tiny_feed(tmp_path / "gtfs", replace={
+        "stop_times.txt": "trip_id,arrival_time,departure_time,stop_id,stop_sequence,timepoint\n"
+        "LOOP,09:00:00,09:00:00,A,1,1\n"
+        "LOOP,09:05:00,09:05:00,B,2,0\n"
+        "LOOP,09:10:00,09:10:00,D,3,\n"
+        "LOOP,09:15:00,09:15:00,A,4,1\n"})
+    await import_gtfs(pool, feed)
+    index = await load_schedule(pool)
+    assert index is not None
+    rows = index.trip_calls(index.find_trip("LOOP"))
+    assert list(index.st_timepoint[rows]) == [True, False, True, True]  # empty: exact, as in GTFS
+    net = TrackingNetwork(index)
+    p = predict_vehicles(net, SegmentModel(net), _at_stop(index, "LOOP", 2, "09:02", "09:02"), _NO_FOLLOWING,
+                         ts_of(index, "09:02"))
+    assert p.arrival_ts[1] == pytest.approx(ts_of(index, "09:07"))  # nothing to wait for at B
+
+
+async def test_history_counts_the_link_after_a_timepoint_from_the_time_to_leave(tiny: ScheduleIndex, pool) -> None:
+    ix = tiny
+    start = ix.day_start(DAY)
+
+    def event(seq: int, arr: float, dep: float, method: str) -> ArrivalEvent:
+        r = row_of(ix, "T1", seq)
+        return ArrivalEvent("v", ix.feed_id, DAY, "T1", "", "R1", ix.stop_ids[ix.st_stop[r]], seq, arr, dep,
+                            start + ix.st_arr_s[r], start + ix.st_dep_s[r], method, float(ix.st_dist_m[r]),
+                            r, 0, 0, timepoint=seq == 2)
+
+    # B (a timepoint, due to leave 08:05:30) reached at 08:03; C reached at 08:10:30
+    await store.write_arrivals(pool, [
+        event(1, float("nan"), start + 8 * 3600, "first_stop"),
+        event(2, start + 8 * 3600 + 180, start + 8 * 3600 + 180, "interpolated"),
+        event(3, start + 8 * 3600 + 630, float("nan"), "last_stop")])
+    assert await pool.fetchval("SELECT count(*) FROM stop_arrivals WHERE timepoint") == 1
+    c = np.array([row_of(ix, "T1", 3)])
+    assert TrackingNetwork(ix).row_link_s[c[0]] == 270.0  # 08:05:30 -> 08:10:00
+    means = []
+    for hold in (0.0, None):
+        model = SegmentModel(TrackingNetwork(ix), ModelParams(k_cell=0.1, k_segment=0.1, k_global=1e6))
+        await store.load_history(pool, model, ix.timezone, 30, DAY + dt.timedelta(days=1), hold)
+        means.append(model.expected_links(c, np.array([0]), start + 86400 + 8 * 3600).mean_s[0])
+    # waiting: 08:05:30 -> 08:10:30 is 300 s; not waiting, 450 s from the arrival at B
+    assert means[0] == pytest.approx(300.0, abs=10.0)
+    assert means[1] == pytest.approx(450.0, abs=15.0)

@@ -145,3 +145,21 @@ async def test_on_the_every_day_feed_identical_twins_are_the_limit(
           f"{100 * figures['right_or_identical_twin']:.1f}%")
     assert figures["right_or_identical_twin"] > figures["right"]
     assert figures["right_or_identical_twin"] >= 0.6
+
+
+def test_the_rebuilt_feed_marks_the_timetables_whole_minutes_as_timepoints(capmetro_gtfs: Path) -> None:
+    """CapMetro's timetable fixes times at timepoints, on whole minutes, and interpolates the
+    stops between them to the second: only those, and each trip's ends, are exact."""
+    with open(capmetro_gtfs / "stop_times.txt", encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    by_trip: dict[str, list[dict[str, str]]] = {}
+    for r in rows:
+        by_trip.setdefault(r["trip_id"], []).append(r)
+    for calls in by_trip.values():
+        calls.sort(key=lambda r: int(r["stop_sequence"]))
+        assert calls[0]["timepoint"] == "1" and calls[-1]["timepoint"] == "1"
+        for r in calls[1:-1]:
+            assert r["timepoint"] == ("1" if r["arrival_time"].endswith(":00") else "0"), r
+    share = sum(r["timepoint"] == "1" for r in rows) / len(rows)
+    print(f"\ntimepoints: {share:.1%} of {len(rows):,} stop times")
+    assert 0.15 < share < 0.35  # about one stop time in four, far above the one in sixty of chance

@@ -118,6 +118,10 @@ class TrackingSettings:
     #: Predictions computed from a fix older than this are dropped from feeds and boards.
     prediction_stale_s: float = field(default=180.0, metadata=_check(_positive))
     min_layover_s: float = field(default=120.0, metadata=_check(_non_negative))
+    #: Buses running early wait at timepoints (exact times inside a trip; GTFS ``timepoint`` not
+    #: 0) rather than leave more than ``timepoint_early_s`` before their scheduled departure.
+    hold_at_timepoints: bool = True
+    timepoint_early_s: float = field(default=60.0, metadata=_check(_non_negative))
     #: Longest the writer waits to fill a batch before applying it.
     batch_interval_s: float = field(default=0.2, metadata=_check(_positive))
     #: Most fixes the writer applies in one batch.

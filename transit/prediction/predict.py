@@ -11,6 +11,9 @@ call on, then the following trips of its block).  Times run forward from the veh
 * at the start of a trip (the first stop, or the next trip of the block after a layover) the
   bus does not leave before its scheduled departure, nor before ``min_layover_s`` after it
   arrived;
+* at a timepoint inside the trip a bus running early waits for its time (less
+  ``timepoint_early_s``), and the links after it count from then: the model learns them that
+  way too (:meth:`transit.tracking.outputs.Outputs.learn`);
 * the vehicle's own pace (how much slower or faster than the model it has run this trip)
   scales the next few segments, fading with distance ahead;
 * a bus already later than its prediction for the next stop pushes every call back: it has not
@@ -49,6 +52,18 @@ class PredictParams:
     deadhead_speed_mps: float = 8.0
     #: Following trips of a block are predicted only this far ahead.
     max_ahead_s: float = 3 * 3600.0
+    #: Buses wait at timepoints (exact times inside a trip, GTFS ``timepoint`` not 0) rather
+    #: than leave more than ``timepoint_early_s`` before their scheduled departure.
+    hold_at_timepoints: bool = True
+    timepoint_early_s: float = 60.0
+
+    def hold_ts(self, net: TrackingNetwork, rows: I64, shift_ts: F64) -> F64:
+        """When a bus on ``rows`` may leave at the earliest, waiting at a timepoint; -inf where
+        it does not wait."""
+        if not self.hold_at_timepoints:
+            return np.full(len(rows), -np.inf)
+        dep = net.index.st_dep_s[rows] + shift_ts - self.timepoint_early_s
+        return np.where(net.row_hold[rows], dep, -np.inf)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +183,8 @@ def predict_vehicles(
     dep0 = np.where(is_first, base0, np.maximum(a0 + dwell[head], np.where(v.at_stop, v.fix_ts, a0)))
     dep0 = np.where(r0 == last_row, a0, dep0)
     var0 = np.where(v.at_stop | is_first, 0.0, frac * frac * var[head])
-    part0 = _chain(group, pos, link, dwell, var, est.learned, a0, base0, dep0, var0, np.sqrt(var0), m)
+    hold = params.hold_ts(net, rows, v.shift_ts[group])
+    part0 = _chain(group, pos, link, dwell, var, est.learned, hold, a0, base0, dep0, var0, np.sqrt(var0), m)
 
     # following trips of the block, in order: each starts where the previous part ended
     end_arr = np.full(m, np.nan)
@@ -206,7 +222,8 @@ def predict_vehicles(
         absorbed = sched0 - (a0 + params.min_layover_s) > 2.0 * np.sqrt(np.maximum(end_var[veh], 0.0))
         v0 = np.where(absorbed, params.base_sigma_s**2, end_var[veh])
         s0 = np.where(absorbed, params.base_sigma_s, end_sig[veh])
-        part = _chain(g, p, e.mean_s, dw, e.var_s2, e.learned, a0, d0, d0, v0, s0, n_g)
+        part = _chain(g, p, e.mean_s, dw, e.var_s2, e.learned, params.hold_ts(net, r, shift[g]), a0, d0, d0, v0,
+                      s0, n_g)
         extra.append((part, veh, trip, shift, k))
         li = np.searchsorted(g, np.arange(n_g), side="right") - 1
         end_arr[veh] = part.arr[li]
@@ -243,14 +260,24 @@ def predict_vehicles(
 
 
 def _chain(
-    group: I64, pos: I64, link: F64, dwell: F64, var: F64, learned: B, a0: F64, base0: F64, dep0: F64,
-    var0: F64, sig0: F64, n_groups: int,
+    group: I64, pos: I64, link: F64, dwell: F64, var: F64, learned: B, hold: F64, a0: F64, base0: F64,
+    dep0: F64, var0: F64, sig0: F64, n_groups: int,
 ) -> _Part:
     """Arrivals call by call: the first call at ``a0``, the next at ``base0`` + its link, and so on;
-    departures are arrivals plus the expected dwell."""
+    departures are arrivals plus the expected dwell.  Where ``hold`` is finite (a timepoint) the
+    bus does not leave before it, and the links after count from its departure."""
     step = np.where(pos == 0, 0.0, link)
-    arr = np.where(pos == 0, a0[group], base0[group] + _group_cumsum(step, group, n_groups))
+    ahead = _group_cumsum(step, group, n_groups)
+    start = base0[group]
+    waits = np.isfinite(hold)
+    if waits.any():
+        # arrival k = base0 + links to k + the longest wait at a timepoint j before k, where the
+        # wait at j is (hold_j - (base0 + links to j)): a running maximum within each vehicle
+        start = start + _wait_before(np.where(waits, hold - start - ahead, -_FAR), group, pos)
+    arr = np.where(pos == 0, a0[group], start + ahead)
     dep = np.where(pos == 0, dep0[group], arr + dwell)
+    if waits.any():
+        dep = np.maximum(dep, hold)
     v = np.where(pos == 0, 0.0, var)
     var_sum = var0[group] + _group_cumsum(v, group, n_groups)
     sig_sum = sig0[group] + _group_cumsum(np.sqrt(v), group, n_groups)
@@ -259,6 +286,24 @@ def _chain(
     total = _group_cumsum(step, group, n_groups)
     share = np.where(total > 0, sched_part / np.maximum(total, 1e-9), np.where(learned, 0.0, 1.0))
     return _Part(group, pos, arr, dep, var_sum, sig_sum, share)
+
+
+#: Beyond any wait (seconds): marks "no timepoint here" in the running maximum.
+_FAR = 1e6
+
+
+def _wait_before(wait: F64, group: I64, pos: I64) -> F64:
+    """Per call, the largest positive ``wait`` at an earlier call of the same group (``group``
+    non-decreasing; 0 where none)."""
+    if len(wait) == 0:
+        return wait
+    # one running maximum over all groups: each group is lifted clear of the one before it
+    lift = group.astype(np.float64) * (4.0 * _FAR)
+    running = np.maximum.accumulate(np.clip(wait, -_FAR, _FAR) + lift) - lift
+    before = np.empty_like(running)
+    before[0] = 0.0
+    before[1:] = running[:-1]
+    return np.where(pos == 0, 0.0, np.maximum(before, 0.0))
 
 
 def _stop_gap_m(net: TrackingNetwork, a: I64, b: I64) -> F64:

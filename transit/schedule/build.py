@@ -131,6 +131,9 @@ def build_index(t: ScheduleTables) -> ScheduleIndex:
     arr = np.where(np.isnan(arr), dep, arr)
     dep = np.where(np.isnan(dep), arr, dep)
     timed = ~np.isnan(arr)
+    # GTFS timepoint: 0 marks a given time as approximate; absent or 1, it is exact
+    tp = np.asarray(t.stop_times.get("timepoint", np.ones(len(st_trip_raw))), dtype=np.float64)
+    st_exact = np.nan_to_num(tp[sorter] if len(tp) else tp, nan=1.0) != 0
     pick = np.asarray(t.stop_times.get("pickup_type", np.zeros(len(sorter))), dtype=np.float64)
     drop = np.asarray(t.stop_times.get("drop_off_type", np.zeros(len(sorter))), dtype=np.float64)
     st_pickup = np.nan_to_num(pick[sorter] if len(pick) else pick, nan=0).astype(np.int8)
@@ -263,7 +266,7 @@ def build_index(t: ScheduleTables) -> ScheduleIndex:
         trip_st_start=trip_st_start, trip_first_dep_s=trip_first, trip_last_arr_s=trip_last,
         trip_length_m=trip_len,
         st_trip=st_trip, st_stop=st_stop, st_seq=st_seq, st_arr_s=st_arr_s, st_dep_s=st_dep_s,
-        st_timepoint=timed, st_pickup=st_pickup, st_dropoff=st_dropoff, st_dist_m=st_dist,
+        st_timepoint=timed & st_exact, st_pickup=st_pickup, st_dropoff=st_dropoff, st_dist_m=st_dist,
         st_headsign=st_headsign,
         shape_ids=tuple(all_ids), shape_pos={s: i for i, s in enumerate(all_ids)}, shape_start=shape_start,
         shape_lat=shape_lat, shape_lon=shape_lon, shape_x=shape_x, shape_y=shape_y, shape_dist_m=shape_cum,

@@ -77,7 +77,7 @@ class ScheduleIndex:
     st_seq: I32
     st_arr_s: I32  # interpolated where the feed left it empty
     st_dep_s: I32
-    st_timepoint: NDArray[np.bool_]  # the time is given by the feed, not interpolated
+    st_timepoint: NDArray[np.bool_]  # an exact time given by the feed (not interpolated, timepoint not 0)
     st_pickup: NDArray[np.int8]
     st_dropoff: NDArray[np.int8]
     st_dist_m: F64

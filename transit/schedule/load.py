@@ -85,10 +85,10 @@ async def load_tables(conn: asyncpg.Connection, feed_id: int) -> ScheduleTables:
     stop_times = await _copy_columns(
         conn,
         "SELECT trip_id, stop_sequence, stop_id, arrival_s, departure_s, pickup_type, drop_off_type, "
-        "stop_headsign FROM gtfs_stop_times WHERE feed_id = {feed_id}",
+        "stop_headsign, timepoint FROM gtfs_stop_times WHERE feed_id = {feed_id}",
         feed_id,
         {"trip_id": S, "stop_sequence": F, "stop_id": S, "arrival_s": F, "departure_s": F,
-         "pickup_type": F, "drop_off_type": F, "stop_headsign": S},
+         "pickup_type": F, "drop_off_type": F, "stop_headsign": S, "timepoint": F},
     )
     shapes = await _copy_columns(
         conn,

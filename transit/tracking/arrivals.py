@@ -54,6 +54,9 @@ class ArrivalEvent:
     row: int
     serial: int
     day_type: int
+    #: A timepoint inside the trip, where buses wait for their time (stored with the event:
+    #: the history loaded at start counts the next link from that time, as the tracker does).
+    timepoint: bool = False
 
 
 def _event(ix: ScheduleIndex, v: VehicleTrack, row: int, arr: float, dep: float, method: str) -> ArrivalEvent:
@@ -67,6 +70,7 @@ def _event(ix: ScheduleIndex, v: VehicleTrack, row: int, arr: float, dep: float,
         stop_sequence=int(ix.st_seq[row]), arrival_ts=arr, departure_ts=dep,
         scheduled_arrival_ts=inst.arrival_ts(ix, row), scheduled_departure_ts=inst.departure_ts(ix, row),
         method=method, dist_m=float(ix.st_dist_m[row]), row=row, serial=v.serial, day_type=v.day_type,
+        timepoint=bool(ix.st_timepoint[row] and ix.trip_st_start[v.trip] < row < ix.trip_st_start[v.trip + 1] - 1),
     )
 
 

@@ -92,9 +92,12 @@ class TrackingNetwork:
     row_last: I64 = field(init=False)
     row_segment: NDArray[np.int32] = field(init=False)  # model segment arriving at this row; -1 first
     #: Scheduled link time to each call: from the previous call's arrival (its departure when it
-    #: is the first stop of the trip, where the bus waits for its departure time).
+    #: is the first stop of the trip or a timepoint, where the bus waits for its departure time).
     row_link_s: F64 = field(init=False)
     row_dwell_s: F64 = field(init=False)  # scheduled departure minus arrival
+    #: A timepoint inside its trip (an exact time, not the first or last call): buses early there
+    #: wait for their time before going on.
+    row_hold: NDArray[np.bool_] = field(init=False)
     row_band: NDArray[np.int8] = field(init=False)  # time-of-day band of the scheduled arrival
     n_segments: int = field(init=False)
     segment_from: NDArray[np.int32] = field(init=False)  # stop index
@@ -155,11 +158,17 @@ class TrackingNetwork:
             prev_first = np.zeros(n_rows, dtype=bool)
             prev_first[1:] = first[:-1]
             prev_t = np.zeros(n_rows)
-            prev_t[1:] = np.where(prev_first[1:], ix.st_dep_s[:-1], ix.st_arr_s[:-1])
+            prev_hold = np.zeros(n_rows, dtype=bool)
+            prev_hold[1:] = ix.st_timepoint[:-1]
+            # from the previous call's departure where buses wait for it (first stop, timepoint)
+            prev_t[1:] = np.where(prev_first[1:] | prev_hold[1:], ix.st_dep_s[:-1], ix.st_arr_s[:-1])
             link = ix.st_arr_s.astype(np.float64) - prev_t
         link[first] = 0.0
         self.row_link_s = np.maximum(link, 0.0)
         self.row_dwell_s = np.maximum(ix.st_dep_s.astype(np.float64) - ix.st_arr_s, 0.0)
+        last_row = np.zeros(n_rows, dtype=bool)
+        last_row[starts[1:][per_trip > 0] - 1] = True
+        self.row_hold = ix.st_timepoint & ~first & ~last_row
         self.row_band = band_of_seconds(ix.st_arr_s.astype(np.int64))
         self.trip_length_end = np.zeros(ix.n_trips)
         self.trip_length_end[per_trip > 0] = ix.st_dist_m[starts[1:][per_trip > 0] - 1]

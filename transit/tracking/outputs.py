@@ -138,6 +138,7 @@ class Outputs:
         dwell_rows: list[int] = []
         dwells: list[float] = []
         deps = self._deps
+        hold, early_s = self.params.predict.hold_at_timepoints, self.params.predict.timepoint_early_s
         for e in events:
             # link time: arrival minus the previous call's arrival (departure at the first stop)
             prev = deps.get(e.serial)
@@ -153,7 +154,11 @@ class Outputs:
             if e.method == "at_stop" and not math.isnan(e.arrival_ts) and not math.isnan(e.departure_ts):
                 dwell_rows.append(e.row)
                 dwells.append(e.departure_ts - e.arrival_ts)
+            # the next link counts from here: the departure at a first stop, the arrival elsewhere,
+            # or at a timepoint the bus reached early, when it was due to leave (as predicted)
             mark = e.departure_ts if e.method == "first_stop" else e.arrival_ts
+            if hold and e.timepoint and not math.isnan(mark):
+                mark = max(mark, e.scheduled_departure_ts - early_s)
             if not math.isnan(mark):
                 deps[e.serial] = (e.row, mark)
             elif e.serial in deps:

@@ -103,8 +103,10 @@ class TrackerService:
             self.engine.set_schedule(index, now)
         today = dt.datetime.fromtimestamp(now, index.tz).date()
         try:
+            hold = self.params.predict
             self.counters["history_rows"] = await store.load_history(
-                self.services.pool, self.engine.tracker.model, index.timezone, self.settings.history_days, today)
+                self.services.pool, self.engine.tracker.model, index.timezone, self.settings.history_days, today,
+                hold.timepoint_early_s if hold.hold_at_timepoints else None)
             replay_from = now - self.settings.replay_window_s
             fixes = await store.read_recent_positions(self.services.pool, replay_from) if first else []
         except _DB_ERRORS as exc:

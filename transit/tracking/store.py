@@ -31,17 +31,17 @@ async def write_arrivals(conn: asyncpg.Connection | asyncpg.Pool, events: Sequen
     await conn.execute(
         """INSERT INTO stop_arrivals (service_date, trip_id, start_time, stop_sequence, stop_id, route_id,
                vehicle_id, arrival_at, departure_at, scheduled_arrival_at, scheduled_departure_at, method,
-               dist_m, feed_id)
+               dist_m, feed_id, timepoint)
            SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[],
                $7::text[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[],
-               $12::text[], $13::real[], $14::bigint[])
+               $12::text[], $13::real[], $14::bigint[], $15::boolean[])
            ON CONFLICT DO NOTHING""",
         [e.service_date for e in events], [e.trip_id for e in events], [e.start_time for e in events],
         [e.stop_sequence for e in events], [e.stop_id for e in events], [e.route_id for e in events],
         [e.vehicle_id for e in events], [_at(e.arrival_ts) for e in events],
         [_at(e.departure_ts) for e in events], [_at(e.scheduled_arrival_ts) for e in events],
         [_at(e.scheduled_departure_ts) for e in events], [e.method for e in events],
-        [e.dist_m for e in events], [e.feed_id for e in events],
+        [e.dist_m for e in events], [e.feed_id for e in events], [e.timepoint for e in events],
     )
 
 
@@ -98,33 +98,42 @@ async def read_accuracy(
 
 
 async def load_history(
-    conn: asyncpg.Connection | asyncpg.Pool, model: SegmentModel, timezone: str, days: int, today: dt.date
+    conn: asyncpg.Connection | asyncpg.Pool, model: SegmentModel, timezone: str, days: int, today: dt.date,
+    hold_early_s: float | None = 0.0,
 ) -> int:
     """Aggregate the stored arrivals of the last ``days`` days into the model; return rows read.
 
-    Running time to a call is its arrival minus the previous detected call's departure, only where
-    the previous detected call is the previous stop of the trip (a segment of the model); the
-    model takes its log ratio to the scheduled running time."""
+    A link, as the model learns it online (:meth:`transit.tracking.outputs.Outputs.learn`), runs
+    from the previous detected call (only where that is the previous stop of the trip: a segment
+    of the model) to this call's arrival: from the previous call's departure when that was the
+    first stop of the trip; from when the bus was due to leave (less ``hold_early_s``) when it
+    reached a timepoint early; from its arrival otherwise.  ``hold_early_s`` None: buses are not
+    taken to wait at timepoints.  The model takes its log ratio to the scheduled link time."""
     net = model.net
     ix = net.index
     rows = await conn.fetch(
         """WITH a AS (
                SELECT service_date, stop_id, arrival_at, scheduled_arrival_at, method,
-                      lag(stop_id) OVER w AS from_stop, lag(departure_at) OVER w AS from_dep,
-                      lag(scheduled_departure_at) OVER w AS from_sched_dep
+                      lag(stop_id) OVER w AS from_stop,
+                      lag(CASE WHEN method = 'first_stop' THEN departure_at
+                               WHEN timepoint AND $4::float8 IS NOT NULL
+                                   THEN greatest(arrival_at, scheduled_departure_at - make_interval(secs => $4))
+                               ELSE arrival_at END) OVER w AS from_at,
+                      lag(CASE WHEN method = 'first_stop' OR timepoint THEN scheduled_departure_at
+                               ELSE scheduled_arrival_at END) OVER w AS from_sched
                FROM stop_arrivals WHERE service_date >= $1
                WINDOW w AS (PARTITION BY service_date, trip_id, start_time ORDER BY stop_sequence)),
            r AS (
                SELECT service_date, from_stop, stop_id, scheduled_arrival_at,
-                      extract(epoch FROM arrival_at - from_dep) AS run,
-                      greatest(extract(epoch FROM scheduled_arrival_at - from_sched_dep), 0) AS sched
-               FROM a WHERE from_dep IS NOT NULL AND arrival_at IS NOT NULL AND method <> 'passed')
+                      extract(epoch FROM arrival_at - from_at) AS run,
+                      greatest(extract(epoch FROM scheduled_arrival_at - from_sched), 0) AS sched
+               FROM a WHERE from_at IS NOT NULL AND arrival_at IS NOT NULL AND method <> 'passed')
            SELECT from_stop, stop_id, extract(isodow FROM service_date)::int AS dow,
                   extract(hour FROM scheduled_arrival_at AT TIME ZONE $2)::int AS hour,
                   count(*) AS n, avg(q) AS mean, stddev_samp(q) AS std
            FROM (SELECT *, ln((run + $3) / (sched + $3)) AS q FROM r WHERE run >= 0 AND run < 7200) x
            GROUP BY 1, 2, 3, 4""",
-        today - dt.timedelta(days=days), timezone, model.params.offset_s,
+        today - dt.timedelta(days=days), timezone, model.params.offset_s, hold_early_s,
     )
     if rows:
         n_stops = len(ix.stop_ids)

@@ -88,7 +88,8 @@ class TrackerParams:
         return TrackerParams(
             vehicle_stale_s=tracking.vehicle_stale_s, off_route_m=tracking.off_route_m,
             min_layover_s=tracking.min_layover_s,
-            predict=PredictParams(min_layover_s=tracking.min_layover_s),
+            predict=PredictParams(min_layover_s=tracking.min_layover_s, hold_at_timepoints=tracking.hold_at_timepoints,
+                                  timepoint_early_s=tracking.timepoint_early_s),
         )
 
 
