@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from transit.schedule.index import ScheduleIndex
 from transit.tracking.vehicle import VehicleTrack
@@ -59,7 +60,8 @@ class ArrivalEvent:
     timepoint: bool = False
 
 
-def _event(ix: ScheduleIndex, v: VehicleTrack, row: int, arr: float, dep: float, method: str) -> ArrivalEvent:
+def _event(ix: ScheduleIndex, hold: NDArray[np.bool_], v: VehicleTrack, row: int, arr: float, dep: float,
+           method: str) -> ArrivalEvent:
     inst = v.inst
     assert inst is not None
     start_time = inst.start_time(ix) if inst.frequency else ""
@@ -70,7 +72,7 @@ def _event(ix: ScheduleIndex, v: VehicleTrack, row: int, arr: float, dep: float,
         stop_sequence=int(ix.st_seq[row]), arrival_ts=arr, departure_ts=dep,
         scheduled_arrival_ts=inst.arrival_ts(ix, row), scheduled_departure_ts=inst.departure_ts(ix, row),
         method=method, dist_m=float(ix.st_dist_m[row]), row=row, serial=v.serial, day_type=v.day_type,
-        timepoint=bool(ix.st_timepoint[row] and ix.trip_st_start[v.trip] < row < ix.trip_st_start[v.trip + 1] - 1),
+        timepoint=bool(hold[row]),
     )
 
 
@@ -110,6 +112,7 @@ def _crossing(
 
 def detect_calls(
     ix: ScheduleIndex,
+    hold: NDArray[np.bool_],
     v: VehicleTrack,
     t0: float,
     d0: float,
@@ -122,7 +125,8 @@ def detect_calls(
     last_zone_m: float = 100.0,
 ) -> bool:
     """Advance ``v.next_row`` past the calls reached between (t0, d0) and (t1, d1), appending
-    their events to ``out``.  Returns True when the last call of the trip was reached."""
+    their events to ``out``.  ``hold``: the rows where buses wait (``TrackingNetwork.row_hold``).
+    Returns True when the last call of the trip was reached."""
     st_dist = ix.st_dist_m
     r = v.next_row
     span = d1 - d0
@@ -140,7 +144,7 @@ def detect_calls(
             dep = max(t0, t1 - (d1 - s) / cruise) if span > 0 else t1
             arr = v.zone_arr_ts
             method = "first_stop" if r == first_row else v.zone_method
-            out.append(_event(ix, v, r, math.nan if r == first_row else arr, dep, method))
+            out.append(_event(ix, hold, v, r, math.nan if r == first_row else arr, dep, method))
             v.dep_row, v.dep_ts = r, dep
             v.zone_row = -1
             r += 1
@@ -161,7 +165,7 @@ def detect_calls(
                 method = "passed"
             if r == first_row:
                 arr, method = math.nan, "first_stop"
-            out.append(_event(ix, v, r, arr, dep, method))
+            out.append(_event(ix, hold, v, r, arr, dep, method))
             v.dep_row, v.dep_ts = r, dep
             r += 1
             v.next_row = r
@@ -172,7 +176,7 @@ def detect_calls(
         v.zone_arr_ts = arr
         v.zone_method = "at_stop"
         if r == last_row:
-            out.append(_event(ix, v, r, arr if not math.isnan(arr) else t1, math.nan, "last_stop"))
+            out.append(_event(ix, hold, v, r, arr if not math.isnan(arr) else t1, math.nan, "last_stop"))
             return True
         return False
     return True
