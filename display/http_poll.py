@@ -2,8 +2,8 @@
 
 This is the hot path (a city's boards poll every few seconds).  An unchanged frame costs a dict
 lookup, a constant-time comparison with the key that passed the HMAC before, an in-memory
-heartbeat and a string comparison before the 304, whose headers were built with the page.  The
-endpoint is served ahead of aiohttp's router and middlewares
+heartbeat and a string comparison before the 304, whose bytes were serialised with the page
+(:mod:`transit.app.prepared`).  The endpoint is served ahead of aiohttp's router and middlewares
 (:func:`transit.app.server.add_direct_get`), so it does their part itself: every error is JSON
 naming the problem, and an unexpected one is logged and answered with the JSON 500.
 
@@ -16,19 +16,19 @@ with ``Accept: application/json`` or ``?format=json``.
 from __future__ import annotations
 
 from aiohttp import web
-from multidict import CIMultiDict
 
 from display.boards import BOARDS, Boards
 from display.frames import ServedPage
 from transit.app.errors import internal_error, json_error
+from transit.app.prepared import PreparedResponse, can_serve
 from transit.app.server import add_direct_get
 
 _TEXT_TYPES = {"GB2312": "text/plain; charset=GB2312", "GBK": "text/plain; charset=GBK",
                "UTF-8": "text/plain; charset=utf-8"}
 JSON_TYPE = "application/json; charset=utf-8"
 
-#: (200 headers, 304 headers) of a page, in :attr:`ServedPage.memo` under "text" or "json"
-_Headers = tuple[CIMultiDict[str], CIMultiDict[str]]
+#: (200 reply, 304 reply, ETag) of a page, in :attr:`ServedPage.memo` under "text" or "json"
+_Replies = tuple[PreparedResponse, PreparedResponse, str]
 
 
 def _etag_matches(header: str, etag: str) -> bool:
@@ -59,13 +59,33 @@ def _client_ip(request: web.Request, boards: Boards) -> str | None:
     return request.remote
 
 
-def _headers(page: ServedPage, etag: str, content_type: str) -> _Headers:
-    """Built once per page and format, copied by each response."""
+def _replies(page: ServedPage, body: bytes, etag: str, content_type: str) -> _Replies:
+    """Serialised once per page and format; every poll of the page is answered with one of them."""
     board = page.board
-    full = CIMultiDict({
+    full = PreparedResponse(200, {
         "ETag": etag, "Cache-Control": "no-cache", "Content-Type": content_type, "Vary": "Accept",
-        "X-Board-Page": f"{page.page + 1}/{page.n_pages}", "X-Board-Poll-Interval": f"{board.poll_interval_s:g}"})
-    return full, CIMultiDict({"ETag": etag, "Cache-Control": "no-cache"})
+        "X-Board-Page": f"{page.page + 1}/{page.n_pages}", "X-Board-Poll-Interval": f"{board.poll_interval_s:g}"},
+        body)
+    return full, PreparedResponse(304, {"ETag": etag, "Cache-Control": "no-cache"}), etag
+
+
+#: Text replies by everything they are made of.  Boards at the same stop with the same layout show
+#: the same page (the text ETag covers the bytes and the page number), so after a new snapshot
+#: the replies are built once per distinct page rather than once per board.
+_TextKey = tuple[str, str, int, int, float]
+_shared_text: dict[_TextKey, _Replies] = {}
+_SHARED_MAX = 50_000
+
+
+def _text_replies(page: ServedPage) -> _Replies:
+    board = page.board
+    key = (page.etag_text, board.encoding, page.page, page.n_pages, board.poll_interval_s)
+    replies = _shared_text.get(key)
+    if replies is None:
+        if len(_shared_text) >= _SHARED_MAX:
+            _shared_text.clear()
+        replies = _shared_text[key] = _replies(page, page.text, page.etag_text, _TEXT_TYPES[board.encoding])
+    return replies
 
 
 class FramePolls:
@@ -74,11 +94,11 @@ class FramePolls:
     def __init__(self, boards: Boards) -> None:
         self._boards = boards
 
-    async def get_frame(self, request: web.Request) -> web.StreamResponse:
+    async def get_frame(self, request: web.Request) -> web.StreamResponse | PreparedResponse:
         """The routed form (HEAD, and paths the direct dispatch leaves to the router)."""
         return await self.poll(request, request.match_info["board_id"])
 
-    async def poll(self, request: web.Request, board_id: str) -> web.StreamResponse:
+    async def poll(self, request: web.Request, board_id: str) -> web.StreamResponse | PreparedResponse:
         boards = self._boards
         counts = boards.metrics.polls.counts
         try:
@@ -121,21 +141,23 @@ class FramePolls:
             page = boards.frames.get_page(board, now, advance=True)
             memo = page.memo
             if as_json:
-                body, etag = page.json_body(boards.frames.tz)
-                prepared: _Headers | None = memo.get("json")
-                if prepared is None:
-                    prepared = memo["json"] = _headers(page, etag, JSON_TYPE)
+                replies: _Replies | None = memo.get("json")
+                if replies is None:
+                    body, etag = page.json_body(boards.frames.tz)
+                    replies = memo["json"] = _replies(page, body, etag, JSON_TYPE)
             else:
-                body, etag = page.text, page.etag_text
-                prepared = memo.get("text")
-                if prepared is None:
-                    prepared = memo["text"] = _headers(page, etag, _TEXT_TYPES[board.encoding])
+                replies = memo.get("text")
+                if replies is None:
+                    replies = memo["text"] = _text_replies(page)
+            etag = replies[2]
             inm = headers.get("If-None-Match")
             if inm is not None and (inm == etag or _etag_matches(inm, etag)):
                 counts["304"] += 1
-                return web.Response(status=304, headers=prepared[1])
-            counts["200"] += 1
-            return web.Response(body=body, headers=prepared[0])
+                reply = replies[1]
+            else:
+                counts["200"] += 1
+                reply = replies[0]
+            return reply if request.method == "GET" and can_serve(request) else reply.fallback()
         except web.HTTPException:
             raise
         except Exception:
