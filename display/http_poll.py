@@ -20,7 +20,7 @@ from aiohttp import web
 from display.boards import BOARDS, Boards
 from display.frames import ServedPage
 from transit.app.errors import internal_error, json_error
-from transit.app.prepared import PreparedResponse, can_serve
+from transit.app.prepared import PreparedResponse
 from transit.app.server import add_direct_get
 
 _TEXT_TYPES = {"GB2312": "text/plain; charset=GB2312", "GBK": "text/plain; charset=GBK",
@@ -94,11 +94,11 @@ class FramePolls:
     def __init__(self, boards: Boards) -> None:
         self._boards = boards
 
-    async def get_frame(self, request: web.Request) -> web.StreamResponse | PreparedResponse:
+    async def get_frame(self, request: web.Request) -> web.StreamResponse:
         """The routed form (HEAD, and paths the direct dispatch leaves to the router)."""
         return await self.poll(request, request.match_info["board_id"])
 
-    async def poll(self, request: web.Request, board_id: str) -> web.StreamResponse | PreparedResponse:
+    async def poll(self, request: web.Request, board_id: str) -> web.StreamResponse:
         boards = self._boards
         counts = boards.metrics.polls.counts
         try:
@@ -157,7 +157,7 @@ class FramePolls:
             else:
                 counts["200"] += 1
                 reply = replies[0]
-            return reply if request.method == "GET" and can_serve(request) else reply.fallback()
+            return reply.respond(request)
         except web.HTTPException:
             raise
         except Exception:

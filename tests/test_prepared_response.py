@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from aiohttp.http import HttpVersion10, HttpVersion11
 
 from transit.app.prepared import PreparedResponse, can_serve
 
@@ -23,9 +24,9 @@ OK = PreparedResponse(200, {"ETag": '"t1"', "Content-Type": "text/plain; charset
 NOT_MODIFIED = PreparedResponse(304, {"ETag": '"t1"'})
 
 
-async def reply(request: web.Request) -> Any:
+async def reply(request: web.Request) -> web.StreamResponse:
     prepared = NOT_MODIFIED if request.headers.get("If-None-Match") == '"t1"' else OK
-    return prepared if request.method == "GET" and can_serve(request) else prepared.fallback()
+    return prepared.respond(request)
 
 
 @pytest.fixture
@@ -97,6 +98,16 @@ async def test_head_gets_the_headers_without_the_body(server: Any) -> None:
     assert second.startswith(b"HTTP/1.1 200 OK")
     assert await reader.readexactly(len(BODY)) == BODY
     writer.close()
+
+
+def test_only_keep_alive_http_1_1_gets_the_prepared_bytes() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    assert can_serve(make_mocked_request("GET", "/frame", version=HttpVersion11))
+    assert not can_serve(make_mocked_request("GET", "/frame", version=HttpVersion10))
+    assert not can_serve(make_mocked_request("GET", "/frame", closing=True))
+    head = make_mocked_request("HEAD", "/frame")
+    assert isinstance(OK.respond(head), web.Response)
 
 
 def test_the_reply_headers_are_checked_when_it_is_built() -> None:

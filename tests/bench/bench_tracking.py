@@ -22,7 +22,10 @@ core, against PostgreSQL:
    times faster than real time (10x: ~5,000 fixes/s; 30x: ~15,000; 40x: ~20,000 fixes/s offered), each
    second of the city's fixes submitted when it is due (buses report at their own phases, so they
    arrive spread over each 10 s); p50/p99 from the moment a fix was received to the snapshot
-   that includes it.  Target: p99 < 1 s.  (At the city's real rate, ~500 fixes/s, latency is the
+   that includes it.  Target: p99 < 1 s.
+
+Each phase starts from a settled database (``VACUUM ANALYZE`` and ``CHECKPOINT`` first), so the
+background work the earlier phases' inserts leave behind does not fall on the next one.  (At the city's real rate, ~500 fixes/s, latency is the
    batch interval plus one small batch.)
 """
 
@@ -130,6 +133,16 @@ async def submit_all(pipeline: IngestPipeline, steps: list[tuple[float, list[Fix
             await pipeline.submit(queue.get_nowait(), "bench")
 
     await asyncio.gather(*(sender() for _ in range(SENDERS)))
+
+
+async def settle(pool: asyncpg.Pool) -> None:
+    """Start a phase from a settled database: the rows the phases before it inserted leave
+    autovacuum and checkpoint work behind, which would otherwise land on whichever phase comes
+    next (on a two-core machine PostgreSQL's background work then competes with the measured
+    process for the CPU, and the figure depends on the order of the phases)."""
+    async with pool.acquire() as conn:
+        await conn.execute("VACUUM ANALYZE")
+        await conn.execute("CHECKPOINT")
 
 
 async def bare_ingest(pool: asyncpg.Pool, index: ScheduleIndex, steps: list[tuple[float, list[Fix]]]) -> float:
@@ -283,8 +296,10 @@ async def main() -> None:
             steps = simulate(index, 2.0 + args.minutes)
             warm, measured = steps[:12], steps[12:]
             gc.freeze()  # the schedule and the pre-generated fixes are long-lived: keep them out of GC passes
+            await settle(pool)
             base_rate = await bare_ingest(pool, index, relabel(measured, "base-"))
             print(f"\n1. bare ingest (baseline): {base_rate:,.0f} fixes/s")
+            await settle(pool)
             rate, stats = await tracked_ingest(pool, index, relabel(warm, "t-"), relabel(measured, "t-"))
             trk = stats["tracker"]
             print(f"2. ingest + tracking:      {rate:,.0f} fixes/s sustained  (ratio to bare ingest "
@@ -292,6 +307,7 @@ async def main() -> None:
             print(f"   {trk['assigned']:,} of {trk['vehicles']:,} buses on a trip; {stats['arrivals_during']:,} arrivals "
                   f"detected and stored while measuring; {stats['batches']} batches")
             for k, speedup in enumerate(float(x) for x in args.speedups.split(",")):
+                await settle(pool)
                 offered, p50, p99 = await paced_latency(pool, index, relabel(warm, f"p{k}-"),
                                                         relabel(measured, f"p{k}-"), speedup)
                 print(f"3. fix-to-snapshot latency at {offered:,.0f} fixes/s offered ({speedup:.0f}x time-lapse): "

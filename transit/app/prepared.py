@@ -23,6 +23,7 @@ import email.utils
 import re
 import time
 from collections.abc import Mapping
+from typing import cast
 
 from aiohttp import web
 from aiohttp.http import HttpVersion11
@@ -94,6 +95,14 @@ class PreparedResponse:
     def wire(self) -> bytes:
         """The bytes a request gets now."""
         return self._head + _date_line() + b"\r\n" + self._body
+
+    def respond(self, request: web.BaseRequest) -> web.StreamResponse:
+        """This reply for ``request``: the prepared bytes where they are exactly what aiohttp would
+        send (a GET that :func:`can_serve`), else the same reply as an aiohttp response."""
+        if request.method == "GET" and can_serve(request):
+            # aiohttp's request handler only calls what this class implements (module docstring)
+            return cast(web.StreamResponse, self)
+        return self.fallback()
 
     def fallback(self) -> web.Response:
         """The same reply as an ordinary aiohttp response, for a request :func:`can_serve` refuses."""
