@@ -22,11 +22,11 @@ core, against PostgreSQL:
    times faster than real time (10x: ~5,000 fixes/s; 30x: ~15,000; 40x: ~20,000 fixes/s offered), each
    second of the city's fixes submitted when it is due (buses report at their own phases, so they
    arrive spread over each 10 s); p50/p99 from the moment a fix was received to the snapshot
-   that includes it.  Target: p99 < 1 s.
+   that includes it.  Target: p99 < 1 s.  (At the city's real rate, ~500 fixes/s, latency is the
+   batch interval plus one small batch.)
 
 Each phase starts from a settled database (``VACUUM ANALYZE`` and ``CHECKPOINT`` first), so the
-background work the earlier phases' inserts leave behind does not fall on the next one.  (At the city's real rate, ~500 fixes/s, latency is the
-   batch interval plus one small batch.)
+background work the earlier phases' inserts leave behind does not fall on the next one.
 """
 
 from __future__ import annotations
