@@ -88,10 +88,6 @@ class PreparedResponse:
         self._head = (f"HTTP/1.1 {status} {_REASONS[status]}\r\n".encode("ascii")
                       + "".join(f"{k}: {v}\r\n" for k, v in fields.items()).encode("latin-1"))
 
-    @property
-    def body(self) -> bytes:
-        return self._body
-
     def wire(self) -> bytes:
         """The bytes a request gets now."""
         return self._head + _date_line() + b"\r\n" + self._body
