@@ -50,10 +50,8 @@ class PredictParams:
     base_sigma_s: float = 15.0
     #: Speed assumed to reach the first stop of a trip from elsewhere (deadhead).
     deadhead_speed_mps: float = 8.0
-    #: Following trips of a block are predicted when they are due to start within this time:
-    #: the horizon the arrivals API and the boards show (``transit.core.arrivals``), beyond
-    #: which a reader shows the timetable.
-    max_ahead_s: float = 5400.0
+    #: Following trips of a block are predicted only this far ahead.
+    max_ahead_s: float = 3 * 3600.0
     #: Buses wait at timepoints (exact times inside a trip, GTFS ``timepoint`` not 0) rather
     #: than leave more than ``timepoint_early_s`` before their scheduled departure.
     hold_at_timepoints: bool = True
