@@ -293,18 +293,21 @@ class Outputs:
                                 part_hi, delay[part_lo])
         first_part = np.searchsorted(part_lo, cs_arr).tolist()
         cs = cs_arr.tolist()
-        next_arr = np.full(m, np.inf)
-        next_arr[has_calls] = arrival[heads]
+        # due next: the arrival at the next stop of a bus on its way there (past it, the bus is late
+        # and is predicted again as time passes); a bus standing at a stop is predicted from when it
+        # got there, which time passing without a fix does not change: it waits for its next fix
+        next_due = np.full(m, np.inf)
+        next_due[has_calls] = np.where(vin.at_stop[has_calls], np.inf, arrival[heads])
         delay0 = np.full(m, np.nan)
         delay0[has_calls] = delay[heads]
-        next_arr_l = next_arr.tolist()
+        next_due_l = next_due.tolist()
         delay0_l = delay0.tolist()
         raw_of = _RAW
         for i, v in enumerate(active):
             d0 = delay0_l[i]
             p0 = first_part[i]
             pred = VehiclePrediction(batch, v.vehicle_id, cs[i], cs[i + 1], p0, first_part[i + 1] - p0, plans[i],
-                                     v.on_ts, next_arr_l[i], None if d0 != d0 else d0)
+                                     v.on_ts, next_due_l[i], None if d0 != d0 else d0)
             self._replace(v, VehiclePublication(ix, v.vehicle_id, raw_of(v), pred))
         return PredictionsMade(
             vehicle_ids=[v.vehicle_id for v in active],
@@ -385,10 +388,10 @@ class Outputs:
         self.pubs.pop(v.vehicle_id, None)
 
     def overdue(self, now: float) -> list[str]:
-        """Vehicles whose next predicted arrival is more than 10 s past."""
+        """Vehicles on their way to a stop, more than 10 s past the arrival predicted there."""
         limit = now - 10.0
         return [vid for vid, pub in self.pubs.items()
-                if pub.pred is not None and pub.pred.n_parts and pub.pred.next_arrival_ts < limit]
+                if pub.pred is not None and pub.pred.n_parts and pub.pred.next_due_ts < limit]
 
     # ------------------------------------------------------------------ snapshots
     def snapshot(self, version: int, created_ts: float) -> Snapshot:

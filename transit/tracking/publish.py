@@ -93,11 +93,11 @@ class VehiclePrediction:
     """One vehicle's calls from one batch (its own trip, then following trips of its block).
     Immutable; shared by the publications of the vehicle until it is predicted again."""
 
-    __slots__ = ("_trips", "batch", "delay_s", "hi", "last_fix_ts", "lo", "n_parts", "next_arrival_ts", "p0", "plan",
+    __slots__ = ("_trips", "batch", "delay_s", "hi", "last_fix_ts", "lo", "n_parts", "next_due_ts", "p0", "plan",
                  "vehicle_id")
 
     def __init__(self, batch: PredictionBatch, vehicle_id: str, lo: int, hi: int, p0: int, n_parts: int,
-                 plan: TripPlan, last_fix_ts: float, next_arrival_ts: float, delay_s: float | None) -> None:
+                 plan: TripPlan, last_fix_ts: float, next_due_ts: float, delay_s: float | None) -> None:
         self.batch = batch
         self.vehicle_id = vehicle_id
         self.lo = lo
@@ -106,7 +106,9 @@ class VehiclePrediction:
         self.n_parts = n_parts
         self.plan = plan
         self.last_fix_ts = last_fix_ts
-        self.next_arrival_ts = next_arrival_ts
+        #: When the vehicle is due at its next stop (inf: standing at one); overdue past this, it is
+        #: predicted again without a fix.
+        self.next_due_ts = next_due_ts
         #: Delay at the next call (None: not known).
         self.delay_s = delay_s
         self._trips: list[TripPrediction | None] = [None] * n_parts

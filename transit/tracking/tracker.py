@@ -74,9 +74,11 @@ class TrackerParams:
     #: A silent vehicle's tracking state (not its publication) is kept this long.
     dormant_keep_s: float = 3600.0
     #: A vehicle's predictions are recomputed at a fix only if its last ones are this old (or it
-    #: passed a stop, changed trip, ...): at 10 s reports, every other fix.
-    predict_interval_s: float = 15.0
-    #: Vehicles whose next predicted arrival is overdue are re-predicted this often without fixes.
+    #: passed a stop, changed trip, is late for its next stop, ...): at 10 s reports, every third
+    #: fix; between stops a fix 10 s on rarely moves a prediction past the damping's dead band.
+    predict_interval_s: float = 25.0
+    #: Vehicles on their way to a stop and late for the arrival predicted there are re-predicted
+    #: this often without fixes (a bus standing at a stop waits for its next fix).
     refresh_s: float = 5.0
     assign: AssignParams = field(default_factory=AssignParams)
     model: ModelParams = field(default_factory=ModelParams)
