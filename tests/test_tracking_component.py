@@ -126,6 +126,36 @@ async def test_arrivals_served_trips_and_accuracy_are_stored(feed, pool, setting
     assert "transit_tracker_fix_to_snapshot_seconds_bucket" in metrics
 
 
+async def test_flush_returns_only_once_a_batch_another_flush_is_writing_is_stored(
+    feed, pool, settings, aiohttp_client
+) -> None:
+    clock = ManualClock(0.0)
+    services = await make_services(pool, settings, clock)
+    clock.set(at(services, "07:59:00"))
+    await aiohttp_client(create_app(services, COMPONENTS))
+    service = services.extras["tracker"]
+    flusher = next(t for t in service._tasks if t.get_name() == "tracker-flush")
+    flusher.cancel()  # this test plays the background flusher itself
+    async with pool.acquire() as blocker:
+        tx = blocker.transaction()
+        await tx.start()
+        await blocker.execute("LOCK TABLE stop_arrivals IN ACCESS EXCLUSIVE MODE")
+        for f in trip_t1(services):
+            clock.set(f.ts)
+            services.fix_stream.put_nowait([f])
+            await wait_for(lambda f=f: services.snapshots.current().vehicles.get("b1") is not None
+                           and services.snapshots.current().vehicles["b1"].ts >= f.ts)
+        first = asyncio.create_task(service.flush(slow=False))  # takes the arrivals, waits on the lock
+        await wait_for(lambda: not service._events)  # they are being written
+        second = asyncio.create_task(service.flush(slow=False))
+        await asyncio.sleep(0.3)
+        assert not second.done()  # nothing stored yet: it must not report done
+        await tx.rollback()
+    await asyncio.wait_for(asyncio.gather(first, second), 10.0)
+    stored = await pool.fetchval("SELECT count(*) FROM stop_arrivals")
+    assert stored == 3
+
+
 async def test_accuracy_endpoint_names_bad_parameters(feed, pool, settings, aiohttp_client) -> None:
     clock = ManualClock(0.0)
     services = await make_services(pool, settings, clock)

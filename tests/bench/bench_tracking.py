@@ -45,6 +45,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import deque
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -284,7 +285,7 @@ async def paced_latency(
     # submitted a little late counts the delay too)
     stamped = [(due, [replace(f, received_ts=due) for f in group]) for due, group in by_second(steps)]
     clock.inner = ScaledClock(steps[0][0] - 10.0, speedup)
-    tracker._latency.clear()
+    tracker._latency = deque()  # every fix of the run (the service keeps only the last 10,000)
     tasks = []
     for t, fixes in stamped:
         while clock.now() < t:  # noqa: ASYNC110 (pacing to a simulated clock)

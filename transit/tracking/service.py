@@ -41,8 +41,10 @@ MAX_PENDING_EVENTS = 1_000_000
 #: Publish a snapshot at least this often, fixes or not.
 IDLE_PUBLISH_S = 1.0
 REPLAY_CHUNK_S = 10.0
-#: An idle writer stops gathering once max_batch_fixes / ENOUGH_SHARE fixes are waiting.
-ENOUGH_SHARE = 20
+#: An idle writer stops gathering once max_batch_fixes / ENOUGH_SHARE fixes are waiting.  A batch
+#: costs ~10 ms beside its fixes (snapshot, expiry, ...): batches of a thousand fixes at 20,000
+#: fixes/s would spend a fifth of the writer on that; gathering for the batch interval, a twentieth.
+ENOUGH_SHARE = 4
 LATENCY_STRIDE = 16
 
 _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
@@ -64,6 +66,7 @@ class TrackerService:
                                          "storage_errors": 0, "replayed_fixes": 0, "history_rows": 0}
         self.last_error: str | None = None
         self._latency: deque[float] = deque(maxlen=10_000)
+        self._flushing = asyncio.Lock()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -217,7 +220,13 @@ class TrackerService:
                 self._note_error("flush", exc)
 
     async def flush(self, slow: bool = True) -> None:
-        """Write pending arrivals (and, when ``slow``, served trips and accuracy sums)."""
+        """Write pending arrivals (and, when ``slow``, served trips and accuracy sums).  Returns
+        once everything detected before the call is stored, including a batch the background
+        flusher was writing when it was called."""
+        async with self._flushing:
+            await self._flush(slow)
+
+    async def _flush(self, slow: bool) -> None:
         pool = self.services.pool
         while self._events:
             batch = [self._events.popleft() for _ in range(min(len(self._events), 20_000))]
