@@ -265,9 +265,8 @@ def _best_paths(
         trans[:, :k, k] = np.inf
         trans[:, k, :k] = join_later[:, i]
         total = cost[:, :, None] + trans  # (m, k_prev + 1, k + 1)
-        b = np.argmin(total, axis=1)
-        back[:, i] = b
-        cost = np.take_along_axis(total, b[:, None, :], axis=1)[:, 0, :] + un[:, i]
+        back[:, i] = np.argmin(total, axis=1)
+        cost = total.min(axis=1) + un[:, i]
     cost = cost[:, :k]
     j = np.argmin(cost, axis=1)
     ar = np.arange(m)
