@@ -209,10 +209,10 @@ async def test_overdue_bus_pushes_its_predictions_back_without_new_fixes(tiny: S
     tracker = Tracker(tiny)
     run(tracker, drive(tiny, "slow", [("08:00:00", A), ("08:02:00", (36.7, 117.503))], trip_id="T1"))
     first = tracker.snapshot(1, at(tiny, "08:02:00")).trips
-    b_before = next(c for c in next(iter(first.values())).calls if c.stop_id == "B").arrival_ts
+    b_before = next(c for c in next(t for t in first.values() if t.trip_id == "T1").calls if c.stop_id == "B").arrival_ts
     tracker.apply([], b_before + 90.0)  # radio silence; the bus has not reached B
     later = tracker.snapshot(2, b_before + 90.0).trips
-    b_after = next(c for c in next(iter(later.values())).calls if c.stop_id == "B").arrival_ts
+    b_after = next(c for c in next(t for t in later.values() if t.trip_id == "T1").calls if c.stop_id == "B").arrival_ts
     assert b_after >= b_before + 90.0 - 1e-6
 
 
@@ -290,7 +290,7 @@ async def test_predictions_do_not_flap_between_consecutive_fixes(tiny: ScheduleI
                 lon += 0.00067  # about 60 m east
             ts = base + 10.0 * k
             tracker.apply([Fix("j", ts, 36.7, lon, trip_id="T1")], ts)
-            trip = next(iter(tracker.snapshot(k, ts).trips.values()))
+            trip = next(t for t in tracker.snapshot(k, ts).trips.values() if t.trip_id == "T1")
             out.append(next(c.arrival_ts for c in trip.calls if c.stop_id == "C"))
         return out
 

@@ -215,7 +215,7 @@ async def test_schedule_swap_is_followed(feed, pool, settings, aiohttp_client, t
     await wait_for(lambda: services.snapshots.current().feed_id == index.feed_id
                    and services.snapshots.current().vehicles.get("b1") is not None
                    and services.snapshots.current().vehicles["b1"].trip_id == "T1")
-    trip = next(iter(services.snapshots.current().trips.values()))
+    trip = next(t for t in services.snapshots.current().trips.values() if t.trip_id == "T1")
     b = next(c for c in trip.calls if c.stop_id == "B")
     assert b.scheduled_arrival_ts == at(services, "08:06:00")
 

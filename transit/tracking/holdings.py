@@ -6,8 +6,10 @@ bus whose block reaches it later (when buses swap blocks, or a trip is inferred 
 while its block's previous bus is still predicting it as a following trip).  The bus running it
 wins; between two that only predict it as a following trip, the first keeps it until it lets go.
 
-Snapshots receive ``owners`` and ``stops`` as they are; the writer copies a map before changing
-it again once a snapshot holds it (copy on write), so an unchanged map costs nothing per batch.
+Both maps are persistent (``immutables.Map``, a hash array mapped trie): a change makes a new map
+sharing all but a few nodes with the old one, so a snapshot takes them as they are, and the
+writer never copies a whole map (it used to copy both, tens of thousands of entries, whenever
+one changed after a snapshot had taken it).
 
 Served trips (the ``served_trips`` table behind the bureau's real-time prediction rate) count the
 snapshots that held each instance: an instance held from snapshot ``a`` to ``b`` adds ``b - a + 1``,
@@ -20,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from immutables import Map
 
 from transit.schedule.index import ScheduleIndex
 from transit.schedule.timetable import TripInstance
@@ -29,14 +32,12 @@ class Holdings:
     def __init__(self, index: ScheduleIndex) -> None:
         self.index = index
         #: entity -> (vehicle_id, part k of that vehicle's prediction)
-        self.owners: dict[str, tuple[str, int]] = {}
+        self.owners: Map[str, tuple[str, int]] = Map()
         #: stop index -> entities whose trip calls there
-        self.stops: dict[int, frozenset[str]] = {}
+        self.stops: Map[int, frozenset[str]] = Map()
         self._claims: dict[str, dict[str, int]] = {}
         self._info: dict[str, tuple[int, TripInstance]] = {}
         self._trip_stops: dict[int, tuple[int, ...]] = {}
-        self._owners_out = False
-        self._stops_out = False
         # served accounting
         self._snap_no = 0
         self._base_no = 0
@@ -79,13 +80,11 @@ class Holdings:
             self._set_owner(e, best)
 
     def _set_owner(self, e: str, owner: tuple[str, int] | None) -> None:
-        if self._owners_out:
-            self.owners = dict(self.owners)
-            self._owners_out = False
         if owner is None:
-            self.owners.pop(e, None)
+            if e in self.owners:
+                self.owners = self.owners.delete(e)
         else:
-            self.owners[e] = owner
+            self.owners = self.owners.set(e, owner)
 
     def _stops_of(self, trip: int) -> tuple[int, ...]:
         found = self._trip_stops.get(trip)
@@ -97,41 +96,35 @@ class Holdings:
 
     def _enter(self, e: str, trip: int, inst: TripInstance) -> None:
         self._info[e] = (trip, inst)
-        if self._stops_out:
-            self.stops = dict(self.stops)
-            self._stops_out = False
-        stops = self.stops
         one = frozenset((e,))
-        for s in self._stops_of(trip):
-            had = stops.get(s)
-            stops[s] = one if had is None else had | one
+        with self.stops.mutate() as stops:
+            for s in self._stops_of(trip):
+                had = stops.get(s)
+                stops[s] = one if had is None else had | one
+            self.stops = stops.finish()
         self._held_since[e] = self._snap_no + 1
 
     def _leave(self, e: str) -> None:
         trip, inst = self._info.pop(e)
-        if self._stops_out:
-            self.stops = dict(self.stops)
-            self._stops_out = False
-        stops = self.stops
-        for s in self._stops_of(trip):
-            had = stops.get(s)
-            if had is not None:
-                rest = had - {e}
-                if rest:
-                    stops[s] = rest
-                else:
-                    del stops[s]
+        with self.stops.mutate() as stops:
+            for s in self._stops_of(trip):
+                had = stops.get(s)
+                if had is not None:
+                    rest = had - {e}
+                    if rest:
+                        stops[s] = rest
+                    else:
+                        del stops[s]
+            self.stops = stops.finish()
         first = self._held_since.pop(e)
         if self._snap_no >= first:
             self._count(trip, inst, first, self._snap_no)
 
     # ------------------------------------------------------------------ snapshots
-    def snapshot_taken(self, ts: float) -> tuple[dict[str, tuple[str, int]], dict[int, frozenset[str]]]:
-        """The maps for a snapshot made at ``ts`` (no longer changed in place after this)."""
+    def snapshot_taken(self, ts: float) -> tuple[Map[str, tuple[str, int]], Map[int, frozenset[str]]]:
+        """The maps for a snapshot made at ``ts`` (immutable: the snapshot keeps them as they are)."""
         self._snap_no += 1
         self._snap_ts.append(ts)
-        self._owners_out = True
-        self._stops_out = True
         return self.owners, self.stops
 
     # ------------------------------------------------------------------ served trips

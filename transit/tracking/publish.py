@@ -248,7 +248,7 @@ class _Vehicles(Mapping[str, VehicleState]):
 class _Trips(Mapping[str, TripPrediction]):
     __slots__ = ("_owners", "_pubs")
 
-    def __init__(self, pubs: dict[str, VehiclePublication], owners: dict[str, tuple[str, int]]) -> None:
+    def __init__(self, pubs: dict[str, VehiclePublication], owners: Mapping[str, tuple[str, int]]) -> None:
         self._pubs = pubs
         self._owners = owners
 
@@ -301,8 +301,8 @@ class _ByStop(Mapping[str, tuple[StopCall, ...]]):
 
     __slots__ = ("_cache", "_generation", "_index", "_keys", "_owners", "_pubs", "_shared", "_stops")
 
-    def __init__(self, index: ScheduleIndex, pubs: dict[str, VehiclePublication], owners: dict[str, tuple[str, int]],
-                 stops: dict[int, frozenset[str]], shared: StopCallCache) -> None:
+    def __init__(self, index: ScheduleIndex, pubs: dict[str, VehiclePublication], owners: Mapping[str, tuple[str, int]],
+                 stops: Mapping[int, frozenset[str]], shared: StopCallCache) -> None:
         self._index = index
         self._pubs = pubs
         self._owners = owners
@@ -381,10 +381,10 @@ class _ByStop(Mapping[str, tuple[StopCall, ...]]):
 
 def build_snapshot(
     version: int, created_ts: float, index: ScheduleIndex | None, pubs: dict[str, VehiclePublication],
-    owners: dict[str, tuple[str, int]], stops: dict[int, frozenset[str]], shared: StopCallCache,
+    owners: Mapping[str, tuple[str, int]], stops: Mapping[int, frozenset[str]], shared: StopCallCache,
 ) -> Snapshot:
-    """A snapshot over ``pubs`` (copied) and ``owners`` / ``stops`` (which the writer no longer
-    mutates once handed out: it copies them before its next change)."""
+    """A snapshot over ``pubs`` (copied) and ``owners`` / ``stops`` (persistent maps: the writer's
+    later changes make new ones)."""
     pubs = dict(pubs)
     feed_id = index.feed_id if index is not None else None
     by_stop: Mapping[str, tuple[StopCall, ...]] = (
