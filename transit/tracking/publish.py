@@ -14,7 +14,8 @@ publication:
   position) sharing the previous ``VehiclePrediction``; its ``VehicleState`` is also built on read;
 * which vehicle's prediction a trip instance (entity) comes from, and which entities call at each
   stop, change only when a vehicle changes trip or its block's following trips come or go: the
-  writer keeps both maps up to date on those events and hands them to snapshots copy-on-write;
+  writer keeps both maps up to date on those events, as persistent maps that snapshots take as
+  they are (``transit.tracking.holdings``);
 * a stop's calls, sorted by arrival, are gathered on first read from the few entities calling
   there, and re-used by the next snapshot when none of those entities was predicted again.
 """
