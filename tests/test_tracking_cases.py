@@ -216,6 +216,24 @@ async def test_overdue_bus_pushes_its_predictions_back_without_new_fixes(tiny: S
     assert b_after >= b_before + 90.0 - 1e-6
 
 
+async def test_a_late_bus_that_keeps_reporting_is_predicted_again_at_its_fixes(tiny: ScheduleIndex) -> None:
+    # stuck 35 m short of B (outside its stop zone), reporting every 10 s; predictions otherwise
+    # kept between fixes for a minute, so only being late for B can make them move
+    tracker = Tracker(tiny, TrackerParams(predict_interval_s=60.0))
+    near_b = (36.7, 117.5100 - 0.000392)
+    fixes = drive(tiny, "stuck", [("08:00:00", A), ("08:04:00", near_b), ("08:07:00", near_b)], every_s=10.0,
+                  trip_id="T1")
+    worst = 0.0
+    for f in fixes:
+        tracker.apply([f], f.ts)
+        trip = next(t for t in tracker.snapshot(int(f.ts), f.ts).trips.values() if t.trip_id == "T1")
+        b = next(c for c in trip.calls if c.stop_id == "B")
+        if f.ts > at(tiny, "08:04:00"):
+            worst = max(worst, f.ts - b.arrival_ts)
+    # never shown more than the overdue margin plus one report interval in the past
+    assert worst <= 20.0 + 1e-6
+
+
 # ---------------------------------------------------------------------- off route, stuck, unknown ids
 async def test_detour_is_flagged_off_route_and_tracking_resumes_after_it(tiny: ScheduleIndex) -> None:
     tracker = Tracker(tiny)

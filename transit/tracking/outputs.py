@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 
+#: A vehicle this far past the arrival predicted at its next stop is late (overdue).
+OVERDUE_S = 10.0
 #: Call keys: instance serial * KEY_SPAN + position of the call in its trip.
 KEY_SPAN = 1 << 22
 #: Following trips of a block predicted per vehicle.
@@ -389,7 +391,7 @@ class Outputs:
 
     def overdue(self, now: float) -> list[str]:
         """Vehicles on their way to a stop, more than 10 s past the arrival predicted there."""
-        limit = now - 10.0
+        limit = now - OVERDUE_S
         return [vid for vid, pub in self.pubs.items()
                 if pub.pred is not None and pub.pred.n_parts and pub.pred.next_due_ts < limit]
 

@@ -29,7 +29,7 @@ from transit.tracking.arrivals import ArrivalEvent, detect_calls
 from transit.tracking.assign import AssignParams, Candidate, instance_at, list_candidates
 from transit.tracking.matching import match_windows
 from transit.tracking.network import SPAN, TrackingNetwork
-from transit.tracking.outputs import Outputs, PredictionsMade
+from transit.tracking.outputs import OVERDUE_S, Outputs, PredictionsMade
 from transit.tracking.vehicle import InstanceKey, VehicleTrack
 
 
@@ -196,16 +196,18 @@ class Tracker:
             for vid in self.outputs.overdue(now):
                 if vid not in touched and vid in self.vehicles:
                     touched[vid] = self.vehicles[vid]
-        # a vehicle that reported again soon after its last prediction, without passing a stop or
-        # changing trip, keeps its predictions (damping would hold most of them anyway) and only
-        # shows its new position; time passing is covered by the overdue refresh above
+        # a vehicle that reported again soon after its last prediction, without passing a stop,
+        # changing trip or being late for its next stop, keeps its predictions (damping would hold
+        # most of them anyway) and only shows its new position; time passing without fixes is
+        # covered by the overdue refresh above
         interval = self.params.predict_interval_s
+        late = now - OVERDUE_S
         to_predict = []
         for vid, v in touched.items():
             pred = v.pub.pred if v.pub is not None else None
             if (interval > 0 and pred is not None and pred.n_parts and vid in fresh and vid not in evidence
                     and pred.serial == v.serial and v.trip >= 0 and not v.ended
-                    and v.ts - pred.last_fix_ts < interval):
+                    and v.ts - pred.last_fix_ts < interval and pred.next_due_ts >= late):
                 self.outputs.restate(v)
             else:
                 to_predict.append(v)
