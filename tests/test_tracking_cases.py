@@ -109,6 +109,57 @@ async def test_bus_waiting_at_first_stop_is_on_layover_and_departs_on_schedule(t
     assert tracker.vehicles["bus1"].how == "inferred"
 
 
+# ---------------------------------------------------------------------- timetables without times between stops
+# B has A's time: the timetable gives the bus no time between them (whole-minute timetables do
+# this to stops close together; Capital Metro's route 37 copies a timepoint's time to the eleven
+# stops after it).  B is halfway from A to C.
+FLAT = {
+    "trips.txt": "R1,WK,FLAT,丙站,0,,\n",
+    "stop_times.txt": "FLAT,11:00:00,11:00:00,A,1\nFLAT,11:00:00,11:00:00,B,2\nFLAT,11:10:00,11:10:00,C,3\n",
+}
+
+
+@pytest.fixture
+async def flat(pool, tmp_path: Path) -> ScheduleIndex:
+    await import_gtfs(pool, tiny_feed(tmp_path / "gtfs", append=FLAT))
+    index = await load_schedule(pool)
+    assert index is not None
+    return index
+
+
+async def test_stops_the_timetable_gives_one_time_are_detected_when_the_bus_passes_them(
+    flat: ScheduleIndex, pool
+) -> None:
+    from transit.prediction.model import ModelParams, SegmentModel
+    from transit.tracking import store
+    from transit.tracking.network import TrackingNetwork
+
+    net = TrackingNetwork(flat)
+    rows = np.arange(len(flat.st_arr_s))[flat.trip_calls(flat.find_trip("FLAT"))]
+    # the running clock spreads B between A and C by distance; riders still see the timetable
+    assert net.row_clock_arr_s[rows] - flat.st_arr_s[rows][0] == pytest.approx([0.0, 300.0, 600.0], abs=5.0)
+    assert list(flat.st_arr_s[rows]) == [39600, 39600, 40200]
+    assert net.row_link_s[rows][1:] == pytest.approx([300.0, 300.0], abs=5.0)
+    # fixes four minutes apart (11:00, 11:04, 11:08, 11:12) on a bus running at an even speed:
+    # B is passed at 11:05 between the fixes at 11:04 and 11:08
+    tracker = Tracker(flat)
+    events = events_of(run(tracker, drive(flat, "f", [("11:00:00", A), ("11:10:00", C), ("11:12:00", C)],
+                                          every_s=240.0, trip_id="FLAT")))
+    by_seq = {e.stop_sequence: e for e in events}
+    assert by_seq[2].method == "interpolated"
+    # shared out by the timetable's own clock, B came at the fix before it (11:04), 60 s early
+    assert abs(by_seq[2].arrival_ts - at(flat, "11:05:00")) < 30
+    # history read back from PostgreSQL measures the link against the same clock as online
+    # learning: about 300 s to B, as observed (against the timetable's 0 s it would read as a
+    # link eleven times its schedule)
+    await store.write_arrivals(pool, events)
+    model = SegmentModel(net, ModelParams(k_cell=0.1, k_segment=0.1, k_global=1e6))
+    await store.load_history(pool, model, flat.timezone, 30, DAY + dt.timedelta(days=1))
+    run_s = by_seq[2].arrival_ts - by_seq[1].departure_ts
+    expected = model.expected_links(rows[1:2], np.array([0]), at(flat, "11:00:00") + 86400).mean_s[0]
+    assert expected == pytest.approx(run_s, abs=15.0)
+
+
 # ---------------------------------------------------------------------- loops and repeated stops
 async def test_loop_matches_the_second_visit_of_its_first_stop_to_the_last_stop_sequence(tiny: ScheduleIndex) -> None:
     tracker = Tracker(tiny)

@@ -5,7 +5,8 @@ along the shape.  Between fixes the time is worked out from distances:
 
 * ``interpolated``: the vehicle passed the stop between two fixes, both outside its zone; the
   time between the fixes is shared out as the timetable shares it (its scheduled dwells and
-  slow stretches), which on sparse AVL is closer to the truth than constant speed;
+  slow stretches; calls it gives one time spread by distance, ``row_clock_arr_s``), which on
+  sparse AVL is closer to the truth than constant speed;
 * ``at_stop``: a fix fell inside the zone; arrival is when the vehicle reached the zone at
   cruising speed (a bus that slows to a halt reaches the stop before the fix that sees it
   standing there), departure when it left, worked back from the first fix beyond the zone;
@@ -28,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from transit.schedule.index import ScheduleIndex
+from transit.tracking.network import TrackingNetwork
 from transit.tracking.vehicle import VehicleTrack
 
 #: Below this, the average speed between two fixes means the bus stood somewhere in between.
@@ -76,43 +78,44 @@ def _event(ix: ScheduleIndex, hold: NDArray[np.bool_], v: VehicleTrack, row: int
     )
 
 
-def _sched_clock(ix: ScheduleIndex, first_row: int, last_row: int, d: float) -> float:
+def _sched_clock(net: TrackingNetwork, first_row: int, last_row: int, d: float) -> float:
     """The timetable's seconds at distance ``d`` along the trip: between calls it runs from one
-    call's departure to the next call's arrival."""
-    dist = ix.st_dist_m
+    call's departure to the next call's arrival (``TrackingNetwork.row_clock_arr_s``: calls the
+    timetable gives one time are spread out)."""
+    dist = net.index.st_dist_m
+    arr, dep = net.row_clock_arr_s, net.row_clock_dep_s
     k = first_row + int(np.searchsorted(dist[first_row:last_row + 1], d, side="left"))
     if k <= first_row:
-        return float(ix.st_dep_s[first_row])
+        return float(dep[first_row])
     if k > last_row:
-        return float(ix.st_arr_s[last_row])
+        return float(arr[last_row])
     s0, s1 = float(dist[k - 1]), float(dist[k])
     frac = (d - s0) / (s1 - s0) if s1 > s0 else 1.0
-    return float(ix.st_dep_s[k - 1]) + frac * float(ix.st_arr_s[k] - ix.st_dep_s[k - 1])
+    return float(dep[k - 1]) + frac * float(arr[k] - dep[k - 1])
 
 
 def _crossing(
-    ix: ScheduleIndex, first_row: int, last_row: int, r: int, t0: float, d0: float, t1: float, d1: float
+    net: TrackingNetwork, first_row: int, last_row: int, r: int, t0: float, d0: float, t1: float, d1: float
 ) -> tuple[float, float]:
     """Arrival and departure at call ``r``, passed between two fixes.  The time between the fixes
     is shared out the way the timetable shares it (a stop with a long scheduled dwell, a slow
     stretch), not evenly by distance; where the timetable has no time between the two places,
     by distance."""
     dt_s = t1 - t0
-    c0 = _sched_clock(ix, first_row, last_row, d0)
-    c1 = _sched_clock(ix, first_row, last_row, d1)
+    c0 = _sched_clock(net, first_row, last_row, d0)
+    c1 = _sched_clock(net, first_row, last_row, d1)
     if c1 - c0 >= 1.0:
         scale = dt_s / (c1 - c0)
-        arr = t0 + (float(ix.st_arr_s[r]) - c0) * scale
-        dep = t0 + (float(ix.st_dep_s[r]) - c0) * scale
+        arr = t0 + (float(net.row_clock_arr_s[r]) - c0) * scale
+        dep = t0 + (float(net.row_clock_dep_s[r]) - c0) * scale
         return min(max(arr, t0), t1), min(max(dep, t0), t1)
     span = d1 - d0
-    t = t0 + (float(ix.st_dist_m[r]) - d0) / span * dt_s if span > 0 else t1
+    t = t0 + (float(net.index.st_dist_m[r]) - d0) / span * dt_s if span > 0 else t1
     return t, t
 
 
 def detect_calls(
-    ix: ScheduleIndex,
-    hold: NDArray[np.bool_],
+    net: TrackingNetwork,
     v: VehicleTrack,
     t0: float,
     d0: float,
@@ -125,8 +128,9 @@ def detect_calls(
     last_zone_m: float = 100.0,
 ) -> bool:
     """Advance ``v.next_row`` past the calls reached between (t0, d0) and (t1, d1), appending
-    their events to ``out``.  ``hold``: the rows where buses wait (``TrackingNetwork.row_hold``).
-    Returns True when the last call of the trip was reached."""
+    their events to ``out``.  Returns True when the last call of the trip was reached."""
+    ix = net.index
+    hold = net.row_hold
     st_dist = ix.st_dist_m
     r = v.next_row
     span = d1 - d0
@@ -158,7 +162,7 @@ def detect_calls(
         # reached the zone of call r (or beyond) between the two fixes
         if d1 > s + zone_m:
             if d0 < s - zone_m:  # passed through between the fixes
-                arr, dep = _crossing(ix, first_row, last_row, r, t0, d0, t1, d1)
+                arr, dep = _crossing(net, first_row, last_row, r, t0, d0, t1, d1)
                 method = "interpolated"
             else:  # was inside when first matched: only the departure is seen
                 arr, dep = math.nan, (max(t0, t1 - (d1 - s) / cruise) if span > 0 else t1)

@@ -95,6 +95,13 @@ class TrackingNetwork:
     #: is the first stop of the trip or a timepoint, where the bus waits for its departure time).
     row_link_s: F64 = field(init=False)
     row_dwell_s: F64 = field(init=False)  # scheduled departure minus arrival
+    #: The timetable as a clock that runs between every pair of calls: where it gives several
+    #: calls in a row the same time (whole-minute timetables, or an agency that copied a
+    #: timepoint's time to the stops after it), those calls' times are spread by distance up to
+    #: the next call with a later time.  What arrival detection shares the time between two
+    #: fixes by, and what links are measured against; riders are still shown the timetable.
+    row_clock_arr_s: F64 = field(init=False)
+    row_clock_dep_s: F64 = field(init=False)
     #: A timepoint inside its trip (an exact time, not the first or last call): buses early there
     #: wait for their time before going on.
     row_hold: NDArray[np.bool_] = field(init=False)
@@ -153,6 +160,7 @@ class TrackingNetwork:
         self.n_segments = len(uniq)
         self.segment_from = (uniq // max(1, len(ix.stop_ids))).astype(np.int32)
         self.segment_to = (uniq % max(1, len(ix.stop_ids))).astype(np.int32)
+        self.row_clock_arr_s, self.row_clock_dep_s = _running_clock(ix, first)
         link = np.zeros(n_rows)
         if n_rows:
             prev_first = np.zeros(n_rows, dtype=bool)
@@ -161,11 +169,12 @@ class TrackingNetwork:
             prev_hold = np.zeros(n_rows, dtype=bool)
             prev_hold[1:] = ix.st_timepoint[:-1]
             # from the previous call's departure where buses wait for it (first stop, timepoint)
-            prev_t[1:] = np.where(prev_first[1:] | prev_hold[1:], ix.st_dep_s[:-1], ix.st_arr_s[:-1])
-            link = ix.st_arr_s.astype(np.float64) - prev_t
+            arr_c, dep_c = self.row_clock_arr_s, self.row_clock_dep_s
+            prev_t[1:] = np.where(prev_first[1:] | prev_hold[1:], dep_c[:-1], arr_c[:-1])
+            link = arr_c - prev_t
         link[first] = 0.0
         self.row_link_s = np.maximum(link, 0.0)
-        self.row_dwell_s = np.maximum(ix.st_dep_s.astype(np.float64) - ix.st_arr_s, 0.0)
+        self.row_dwell_s = np.maximum(self.row_clock_dep_s - self.row_clock_arr_s, 0.0)
         last_row = np.zeros(n_rows, dtype=bool)
         last_row[starts[1:][per_trip > 0] - 1] = True
         self.row_hold = ix.st_timepoint & ~first & ~last_row
@@ -350,3 +359,38 @@ def shape_distance_scale(slack_m: F64, off_route_m: float) -> F64:
     """Factor turning a distance from a shape segment into an effective one: 1 on real shapes,
     smaller on long straight stand-ins for roads."""
     return off_route_m / np.maximum(off_route_m, slack_m)
+
+
+def _running_clock(ix: ScheduleIndex, first: NDArray[np.bool_]) -> tuple[F64, F64]:
+    """Arrival and departure seconds per call, with runs of calls the timetable gives no time
+    between (arrival no later than the previous call's departure) spread by distance between
+    the call before the run and the first call after it with a later time.  A run that reaches
+    the end of its trip keeps the timetable's times."""
+    arr = ix.st_arr_s.astype(np.float64)
+    dep = ix.st_dep_s.astype(np.float64)
+    n = len(arr)
+    if n < 2:
+        return arr, dep
+    flat = np.zeros(n, dtype=bool)
+    flat[1:] = (arr[1:] <= dep[:-1]) & ~first[1:]
+    if not flat.any():
+        return arr, dep
+    idx = np.arange(n)
+    # the call before each run (last call at or before r that is not flat) ...
+    before = np.maximum.accumulate(np.where(flat, 0, idx))
+    # ... and the first call after it that is not flat (n where none)
+    after = np.minimum.accumulate(np.where(flat, n, idx)[::-1])[::-1]
+    rows = np.flatnonzero(flat)
+    a, b = before[rows], after[rows]
+    same_trip = (b < n) & (ix.st_trip[np.minimum(b, n - 1)] == ix.st_trip[rows])
+    rows, a, b = rows[same_trip], a[same_trip], b[same_trip]
+    da = ix.st_dist_m[a]
+    span_m = ix.st_dist_m[b] - da
+    # by distance where the calls are apart along the shape, else by their count
+    frac = np.where(span_m > 1.0, (ix.st_dist_m[rows] - da) / np.maximum(span_m, 1.0), (rows - a) / (b - a))
+    t = dep[a] + np.clip(frac, 0.0, 1.0) * (arr[b] - dep[a])
+    clock_arr = arr.copy()
+    clock_dep = dep.copy()
+    clock_arr[rows] = t
+    clock_dep[rows] = t + (dep[rows] - arr[rows])
+    return clock_arr, clock_dep

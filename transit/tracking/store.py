@@ -108,25 +108,34 @@ async def load_history(
     of the model) to this call's arrival: from the previous call's departure when that was the
     first stop of the trip; from when the bus was due to leave (less ``hold_early_s``) when it
     reached a timepoint early; from its arrival otherwise.  ``hold_early_s`` None: buses are not
-    taken to wait at timepoints.  The model takes its log ratio to the scheduled link time."""
+    taken to wait at timepoints.  The model takes its log ratio to the scheduled link time, on
+    the network's running clock (``TrackingNetwork.row_clock_arr_s``), as it does online."""
     net = model.net
     ix = net.index
+    # scheduled link times run on the network's clock (calls the timetable gives one time are
+    # spread out): the calls where it differs from the timetable, and by how much
+    moved = np.flatnonzero(np.abs(net.row_clock_arr_s - ix.st_arr_s) > 0.5)
     rows = await conn.fetch(
-        """WITH a AS (
-               SELECT service_date, stop_id, arrival_at, scheduled_arrival_at, method,
-                      lag(stop_id) OVER w AS from_stop,
-                      lag(CASE WHEN method = 'first_stop' THEN departure_at
-                               WHEN timepoint AND $4::float8 IS NOT NULL
-                                   THEN greatest(arrival_at, scheduled_departure_at - make_interval(secs => $4))
-                               ELSE arrival_at END) OVER w AS from_at,
-                      lag(CASE WHEN method = 'first_stop' OR timepoint THEN scheduled_departure_at
-                               ELSE scheduled_arrival_at END) OVER w AS from_sched
-               FROM stop_arrivals WHERE service_date >= $1
-               WINDOW w AS (PARTITION BY service_date, trip_id, start_time ORDER BY stop_sequence)),
+        """WITH c AS (
+               SELECT * FROM unnest($5::text[], $6::int[], $7::float8[]) AS c(trip_id, stop_sequence, shift_s)),
+           a AS (
+               SELECT s.service_date, s.stop_id, s.arrival_at, s.scheduled_arrival_at, s.method,
+                      s.scheduled_arrival_at + make_interval(secs => coalesce(c.shift_s, 0)) AS clock_arr,
+                      lag(s.stop_id) OVER w AS from_stop,
+                      lag(CASE WHEN s.method = 'first_stop' THEN s.departure_at
+                               WHEN s.timepoint AND $4::float8 IS NOT NULL
+                                   THEN greatest(s.arrival_at, s.scheduled_departure_at - make_interval(secs => $4))
+                               ELSE s.arrival_at END) OVER w AS from_at,
+                      lag(CASE WHEN s.method = 'first_stop' OR s.timepoint THEN s.scheduled_departure_at
+                               ELSE s.scheduled_arrival_at END
+                          + make_interval(secs => coalesce(c.shift_s, 0))) OVER w AS from_sched
+               FROM stop_arrivals s LEFT JOIN c ON c.trip_id = s.trip_id AND c.stop_sequence = s.stop_sequence
+               WHERE s.service_date >= $1
+               WINDOW w AS (PARTITION BY s.service_date, s.trip_id, s.start_time ORDER BY s.stop_sequence)),
            r AS (
                SELECT service_date, from_stop, stop_id, scheduled_arrival_at,
                       extract(epoch FROM arrival_at - from_at) AS run,
-                      greatest(extract(epoch FROM scheduled_arrival_at - from_sched), 0) AS sched
+                      greatest(extract(epoch FROM clock_arr - from_sched), 0) AS sched
                FROM a WHERE from_at IS NOT NULL AND arrival_at IS NOT NULL AND method <> 'passed')
            SELECT from_stop, stop_id, extract(isodow FROM service_date)::int AS dow,
                   extract(hour FROM scheduled_arrival_at AT TIME ZONE $2)::int AS hour,
@@ -134,6 +143,8 @@ async def load_history(
            FROM (SELECT *, ln((run + $3) / (sched + $3)) AS q FROM r WHERE run >= 0 AND run < 7200) x
            GROUP BY 1, 2, 3, 4""",
         today - dt.timedelta(days=days), timezone, model.params.offset_s, hold_early_s,
+        [ix.trip_ids[t] for t in ix.st_trip[moved].tolist()], ix.st_seq[moved].tolist(),
+        (net.row_clock_arr_s[moved] - ix.st_arr_s[moved]).tolist(),
     )
     if rows:
         n_stops = len(ix.stop_ids)

@@ -512,7 +512,7 @@ class Tracker:
                 first = int(net.row_first[v.next_row])
                 last = int(net.row_last[v.next_row])
                 before = len(events)
-                ended = detect_calls(ix, net.row_hold, v, v.on_ts, v.dist_m, v.ts, new_d, first, last, zone, events)
+                ended = detect_calls(net, v, v.on_ts, v.dist_m, v.ts, new_d, first, last, zone, events)
                 if len(events) > before:
                     evidence.add(v.vehicle_id)
                     if v.how == "layover" and v.next_row > first:
