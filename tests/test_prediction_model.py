@@ -11,7 +11,7 @@ import pytest
 
 from feeds.gtfs import import_gtfs
 from tests.support.feeds import tiny_feed
-from transit.prediction.calibration import Calibrator
+from transit.prediction.calibration import Calibrator, call_states
 from transit.prediction.model import ModelParams, SegmentModel
 from transit.prediction.predict import FollowingTrips, PredictParams, VehicleInput, predict_vehicles
 from transit.prediction.smoothing import smooth_predictions
@@ -152,6 +152,27 @@ def test_calibration_learns_the_pull_towards_the_timetable() -> None:
                       np.zeros(len(part), dtype=bool))
     out2, _ = noise.apply(h, m, s, np.array([60.0, 60.0]), np.zeros(2, dtype=bool))
     assert np.all(np.abs(out2 - m) < 40)
+
+
+def test_calibration_learns_apart_for_buses_standing_still_at_their_fix() -> None:
+    """A bus seen standing (at a light, at a stop) comes later than the model says, one moving
+    does not: the two are calibrated apart, and neither moves the other."""
+    rng = np.random.default_rng(2)
+    cal = Calibrator()
+    n = 20_000
+    horizon = rng.uniform(200, 340, n)
+    model = 1e6 + horizon
+    sched = model + rng.uniform(-100, 100, n)
+    standing = rng.random(n) < 0.4
+    actual = model + np.where(standing, 40.0, 0.0) + rng.normal(0, 15, n)
+    state = call_states(np.zeros(n, dtype=bool), standing)
+    for part in np.array_split(np.arange(n), 40):
+        cal.observe(horizon[part], model[part], sched[part], actual[part], np.full(len(part), 30.0), state[part])
+    h = np.array([300.0, 300.0])
+    m = np.array([2e6, 2e6])
+    out, _ = cal.apply(h, m, m + 50.0, np.array([30.0, 30.0]), call_states(np.zeros(2, dtype=bool),
+                                                                           np.array([True, False])))
+    assert out - m == pytest.approx([40.0, 0.0], abs=10.0)
 
 
 def test_damping_keeps_small_changes_and_needs_twice_as_much_to_reverse() -> None:

@@ -3,8 +3,9 @@
 The link model says where a bus will be if it keeps running like buses on those links; a bus
 twenty minutes out will also catch up on schedule slack or wait at timepoints, and the arrivals
 the service detects have their own small systematic offsets.  So each scored prediction (from
-the accuracy monitor: model output, timetable, actual) feeds, per horizon bin and per side
-(predicted earlier or later than the timetable), a decayed least-squares fit of
+the accuracy monitor: model output, timetable, actual) feeds, per horizon bin, per side
+(predicted earlier or later than the timetable) and per call state (the next call or a later
+one; the bus moving or standing still at its fix), a decayed least-squares fit of
 
     actual - model = a + w x (timetable - model)
 
@@ -31,6 +32,17 @@ HIST_EDGES = np.arange(-600.0, 600.1, 5.0)
 #: Timetable minus model: well behind, a little behind, a little ahead, well ahead of schedule.
 SIDE_EDGES = np.array([-300.0, 0.0, 300.0])
 N_SIDES = len(SIDE_EDGES) + 1
+#: Per call: is it the first call ahead of the vehicle (the partial link from where it is, which
+#: behaves apart from the calls after it), and was the vehicle standing still at its fix (a bus
+#: held at a light or a stop arrives later than one moving: about 25 s on Capital Metro)?
+N_STATES = 4
+#: Reported speeds below this are a vehicle standing still.
+STANDING_MPS = 0.5
+
+
+def call_states(next_call: NDArray[np.bool_], standing: NDArray[np.bool_]) -> NDArray[np.int64]:
+    """The calibration state of each call (0..N_STATES-1)."""
+    return np.asarray(next_call, dtype=np.int64) + 2 * np.asarray(standing, dtype=np.int64)
 
 
 @dataclass
@@ -46,29 +58,29 @@ class CalibrationParams:
 @dataclass
 class Calibrator:
     params: CalibrationParams = field(default_factory=CalibrationParams)
-    #: Decayed sums per (bin, side, next call or later): n, x, y, xx, xy, z2 (z = error /
-    #: sigma), |residual|.
-    sums: F64 = field(default_factory=lambda: np.zeros((N_BINS, N_SIDES, 2, 7)))
+    #: Decayed sums per (bin, side, call state): n, x, y, xx, xy, z2 (z = error / sigma),
+    #: |residual|.
+    sums: F64 = field(default_factory=lambda: np.zeros((N_BINS, N_SIDES, N_STATES, 7)))
     #: Decayed histograms of the residual after the pull to the timetable, per cell: the bias
     #: applied is their median (robust to the long tail of buses held up far beyond any model).
-    hist: F64 = field(default_factory=lambda: np.zeros((N_BINS * N_SIDES * 2, len(HIST_EDGES) - 1)))
+    hist: F64 = field(default_factory=lambda: np.zeros((N_BINS * N_SIDES * N_STATES, len(HIST_EDGES) - 1)))
     observations: int = 0
 
-    def cells(self, horizon_s: F64, model_ts: F64, scheduled_ts: F64, next_call: NDArray[np.bool_]) -> NDArray[np.int64]:
+    def cells(self, horizon_s: F64, model_ts: F64, scheduled_ts: F64, state: NDArray[np.int64]) -> NDArray[np.int64]:
         b = np.clip(np.searchsorted(EDGES, np.maximum(horizon_s, 0.0), side="right") - 1, 0, N_BINS - 1)
         side = np.searchsorted(SIDE_EDGES, scheduled_ts - model_ts, side="right")
-        return (b * N_SIDES + side) * 2 + np.asarray(next_call, dtype=np.int64)
+        return (b * N_SIDES + side) * N_STATES + np.asarray(state, dtype=np.int64)
 
     def observe(
         self, horizon_s: F64, model_ts: F64, scheduled_ts: F64, actual_ts: F64, sigma_s: F64,
-        next_call: NDArray[np.bool_],
+        state: NDArray[np.int64],
     ) -> None:
-        """Scored predictions: ``next_call`` marks the first call ahead of the vehicle (the partial
-        link from where it is), which behaves apart from the calls after it."""
+        """Scored predictions, with the state of each call (:func:`call_states`; a boolean array
+        reads as "the next call", the vehicle moving)."""
         ok = np.isfinite(actual_ts) & np.isfinite(model_ts) & np.isfinite(scheduled_ts)
         if not ok.any():
             return
-        c = self.cells(horizon_s[ok], model_ts[ok], scheduled_ts[ok], next_call[ok])
+        c = self.cells(horizon_s[ok], model_ts[ok], scheduled_ts[ok], np.asarray(state)[ok])
         x = (scheduled_ts - model_ts)[ok]
         y = (actual_ts - model_ts)[ok]
         # robust: a residual far beyond the cell's usual size (a bus that broke down, a layover
@@ -111,13 +123,13 @@ class Calibrator:
         return a, w, scale
 
     def apply(
-        self, horizon_s: F64, model_ts: F64, scheduled_ts: F64, sigma_s: F64, next_call: NDArray[np.bool_]
+        self, horizon_s: F64, model_ts: F64, scheduled_ts: F64, sigma_s: F64, state: NDArray[np.int64]
     ) -> tuple[F64, F64]:
         """Calibrated arrival times and uncertainties."""
         if self.observations == 0 or len(model_ts) == 0:
             return model_ts, sigma_s
         a, w, scale = self._fit()
-        c = self.cells(horizon_s, model_ts, scheduled_ts, next_call)
+        c = self.cells(horizon_s, model_ts, scheduled_ts, state)
         return model_ts + a[c] + w[c] * (scheduled_ts - model_ts), sigma_s * scale[c]
 
     def statistics(self) -> dict[str, object]:

@@ -178,7 +178,7 @@ def _fresh_only(p: PredictionsMade) -> PredictionsMade | None:
         trip=p.trip[keep], shift_ts=p.shift_ts[keep], arrival_ts=p.arrival_ts[keep],
         departure_ts=p.departure_ts[keep], sigma_s=p.sigma_s[keep], schedule_based=p.schedule_based[keep],
         position=p.position[keep], model_ts=p.model_ts[keep], model_sigma_s=p.model_sigma_s[keep],
-        scheduled_ts=p.scheduled_ts[keep], next_call=p.next_call[keep],
+        scheduled_ts=p.scheduled_ts[keep], call_state=p.call_state[keep],
     )
 
 

@@ -50,11 +50,11 @@ class _Chunk:
     model_sigma_s: F64
     scheduled_ts: F64
     fresh: NDArray[np.bool_]  # made at a fix (not a re-prediction because time passed)
-    next_call: NDArray[np.bool_]  # the first call ahead of the vehicle
+    call_state: NDArray[np.int64]  # calibration.call_states: next call ahead, vehicle standing
 
 
 _FIELDS = ("key", "made_ts", "predicted_ts", "route", "day", "model_ts", "model_sigma_s", "scheduled_ts", "fresh",
-           "next_call")
+           "call_state")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +67,7 @@ class Scored:
     scheduled_ts: F64
     actual_ts: F64
     fresh: NDArray[np.bool_]
-    next_call: NDArray[np.bool_]
+    call_state: NDArray[np.int64]
 
 
 @dataclass
@@ -92,7 +92,7 @@ class AccuracyMonitor:
         self, vehicle_ids: list[str], vehicle: I64, keys: I64, predicted_ts: F64, route: I64, day: I64,
         now: float, model_ts: F64 | None = None, model_sigma_s: F64 | None = None,
         scheduled_ts: F64 | None = None, fresh: NDArray[np.bool_] | None = None,
-        next_call: NDArray[np.bool_] | None = None,
+        call_state: NDArray[np.int64] | None = None,
     ) -> None:
         """Predictions just served (per call: owning vehicle index, key, arrival, line, day; and
         optionally what the model said before calibration, its uncertainty and the timetable)."""
@@ -118,7 +118,7 @@ class AccuracyMonitor:
             (nan if model_sigma_s is None else model_sigma_s)[take].copy(),
             (nan if scheduled_ts is None else scheduled_ts)[take].copy(),
             (np.ones(len(keys), dtype=bool) if fresh is None else fresh)[take].copy(),
-            (np.zeros(len(keys), dtype=bool) if next_call is None else next_call)[take].copy()))
+            (np.zeros(len(keys), dtype=np.int64) if call_state is None else call_state)[take].copy()))
         self.counters["sampled"] += int(take.sum())
 
     def observe(self, keys: I64, arrival_ts: F64) -> None:
@@ -169,7 +169,7 @@ class AccuracyMonitor:
             return None
         h = hit_valid
         return Scored(c.made_ts[h], c.model_ts[h], c.model_sigma_s[h], c.scheduled_ts[h], actual[h], c.fresh[h],
-                      c.next_call[h])
+                      c.call_state[h])
 
     def _add(self, route: I64, day: I64, horizon_s: F64, error_s: F64) -> None:
         b = bucket_of(horizon_s)

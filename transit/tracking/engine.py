@@ -49,7 +49,7 @@ class Engine:
                 f = scored.fresh  # calibration learns from predictions made at a fix
                 self.tracker.outputs.calibrator.observe(
                     scored.model_ts[f] - scored.made_ts[f], scored.model_ts[f], scored.scheduled_ts[f],
-                    scored.actual_ts[f], scored.model_sigma_s[f], scored.next_call[f])
+                    scored.actual_ts[f], scored.model_sigma_s[f], scored.call_state[f])
         return result
 
     def observe(self, events: Sequence[ArrivalEvent]) -> None:
@@ -66,7 +66,7 @@ class Engine:
         self.monitor.sample(made.vehicle_ids, made.vehicle, made.keys, made.arrival_ts,
                             ix.trip_route[made.trip].astype(np.int64), days, now, made.model_ts,
                             made.model_sigma_s, made.scheduled_ts, made.fresh[made.vehicle],
-                            made.next_call)
+                            made.call_state)
 
     def snapshot(self, version: int, created_ts: float) -> Snapshot:
         return self.tracker.snapshot(version, created_ts)

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from transit.core.snapshot import Snapshot, VehicleState, VehicleStatus
-from transit.prediction.calibration import Calibrator
+from transit.prediction.calibration import STANDING_MPS, Calibrator, call_states
 from transit.prediction.model import SegmentModel
 from transit.prediction.predict import FollowingTrips, VehicleInput, predict_vehicles
 from transit.prediction.smoothing import smooth_predictions
@@ -85,7 +85,8 @@ class PredictionsMade:
     model_sigma_s: F64
     scheduled_ts: F64
     #: The first call ahead of its vehicle.
-    next_call: NDArray[np.bool_]
+    #: Per call, its calibration state (:func:`transit.prediction.calibration.call_states`).
+    call_state: NDArray[np.int64]
 
     @property
     def keys(self) -> I64:
@@ -269,8 +270,11 @@ class Outputs:
         heads = cs_arr[:-1][has_calls]
         next_call = np.zeros(n_calls, dtype=bool)
         next_call[heads] = True
+        standing = np.fromiter((v.speed_mps is not None and v.speed_mps < STANDING_MPS for v in active),
+                               dtype=bool, count=m)
+        call_state = call_states(next_call, standing[pr.vehicle])
         calibrated, sigma = self.calibrator.apply(pr.arrival_ts - now, pr.arrival_ts, sched_arr, pr.sigma_s,
-                                                  next_call)
+                                                  call_state)
         serials = np.array(part_serial, dtype=np.int64)[part_start[pr.vehicle] + pr.part]
         first_rows = self.net.row_first[pr.row]
         keys = serials * KEY_SPAN + (pr.row - first_rows)
@@ -316,7 +320,7 @@ class Outputs:
             fix_ts=cols[:, 9], fresh=cols[:, 11] > 0,
             vehicle=pr.vehicle, serial=serials, row=pr.row, trip=pr.trip, shift_ts=pr.shift_ts, arrival_ts=arrival,
             departure_ts=departure, sigma_s=sigma, schedule_based=pr.schedule_based, position=pr.row - first_rows,
-            model_ts=pr.arrival_ts, model_sigma_s=pr.sigma_s, scheduled_ts=sched_arr, next_call=next_call,
+            model_ts=pr.arrival_ts, model_sigma_s=pr.sigma_s, scheduled_ts=sched_arr, call_state=call_state,
         )
 
     def _smooth(self, active: list[VehicleTrack], keys: I64, arrival: F64, evidence: NDArray[np.bool_],
