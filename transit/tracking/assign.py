@@ -220,8 +220,8 @@ def _sched_seconds(
     r = np.clip(r, (first_row + 1)[:, None, None], last_row[:, None, None])
     d1 = ix.st_dist_m[r]
     d0 = ix.st_dist_m[r - 1]
-    t1 = net.row_clock_arr_s[r]
-    t0 = net.row_clock_dep_s[r - 1]
+    t1 = ix.st_arr_s[r].astype(np.float64)
+    t0 = ix.st_dep_s[r - 1].astype(np.float64)
     frac = np.clip((along - d0) / np.maximum(d1 - d0, 1e-6), 0.0, 1.0)
     return t0 + frac * (t1 - t0)
 
