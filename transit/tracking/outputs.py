@@ -84,7 +84,6 @@ class PredictionsMade:
     model_ts: F64
     model_sigma_s: F64
     scheduled_ts: F64
-    #: The first call ahead of its vehicle.
     #: Per call, its calibration state (:func:`transit.prediction.calibration.call_states`).
     call_state: NDArray[np.int64]
 
