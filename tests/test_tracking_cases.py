@@ -39,12 +39,16 @@ OUTBACK = {
 }
 
 
-@pytest.fixture
-async def tiny(pool, tmp_path: Path) -> ScheduleIndex:
-    await import_gtfs(pool, tiny_feed(tmp_path / "gtfs", append=OUTBACK))
+async def _network(pool, folder: Path, append: dict[str, str]) -> ScheduleIndex:
+    await import_gtfs(pool, tiny_feed(folder, append=append))
     index = await load_schedule(pool)
     assert index is not None
     return index
+
+
+@pytest.fixture
+async def tiny(pool, tmp_path: Path) -> ScheduleIndex:
+    return await _network(pool, tmp_path / "gtfs", OUTBACK)
 
 
 def at(index: ScheduleIndex, hhmmss: str) -> float:
@@ -121,10 +125,7 @@ FLAT = {
 
 @pytest.fixture
 async def flat(pool, tmp_path: Path) -> ScheduleIndex:
-    await import_gtfs(pool, tiny_feed(tmp_path / "gtfs", append=FLAT))
-    index = await load_schedule(pool)
-    assert index is not None
-    return index
+    return await _network(pool, tmp_path / "gtfs", FLAT)
 
 
 async def test_stops_the_timetable_gives_one_time_are_detected_when_the_bus_passes_them(

@@ -232,9 +232,9 @@ class Outputs:
         cols = np.array([
             (v.trip, v.next_row, v.zone_row, v.dist_m, v.on_ts, v.zone_arr_ts, v.pace, v.day_type,
              v.inst.day_start_ts + v.inst.offset_s, v.ts, v.vehicle_id in evidence,  # type: ignore[union-attr]
-             fresh is None or v.vehicle_id in fresh)
+             fresh is None or v.vehicle_id in fresh, v.speed_mps is not None and v.speed_mps < STANDING_MPS)
             for v in active
-        ], dtype=np.float64).reshape(m, 12)
+        ], dtype=np.float64).reshape(m, 13)
         trip = cols[:, 0].astype(np.int64)
         next_row = cols[:, 1].astype(np.int64)
         vin = VehicleInput(
@@ -269,9 +269,7 @@ class Outputs:
         heads = cs_arr[:-1][has_calls]
         next_call = np.zeros(n_calls, dtype=bool)
         next_call[heads] = True
-        standing = np.fromiter((v.speed_mps is not None and v.speed_mps < STANDING_MPS for v in active),
-                               dtype=bool, count=m)
-        call_state = call_states(next_call, standing[pr.vehicle])
+        call_state = call_states(next_call, cols[pr.vehicle, 12] > 0)
         calibrated, sigma = self.calibrator.apply(pr.arrival_ts - now, pr.arrival_ts, sched_arr, pr.sigma_s,
                                                   call_state)
         serials = np.array(part_serial, dtype=np.int64)[part_start[pr.vehicle] + pr.part]
