@@ -250,23 +250,25 @@ def _best_paths(
     cost = un[:, 0].copy()  # (m, k + 1)
     cost[:, :k] += join[:, 0]
     back = np.zeros((m, n, k + 1), dtype=np.int64)
-    gap = np.maximum(1.0, np.diff(ts))
-    for i in range(1, n):
-        sigma = p.delay_step_sigma_s + p.delay_step_sigma_per_s * float(gap[i - 1])
-        step_back = np.maximum(0.0, along[:, i - 1, :, None] - along[:, i, None, :] - p.back_tolerance_m)
-        change = eff[:, i, None, :] - eff[:, i - 1, :, None]  # (m, k_prev, k)
+    if n > 1:
+        # every transition between consecutive fixes at once: (m, n - 1, k_prev + 1, k + 1)
+        gap = np.maximum(1.0, np.diff(ts))
+        sigma = (p.delay_step_sigma_s + p.delay_step_sigma_per_s * gap)[None, :, None, None]
+        step_back = np.maximum(0.0, along[:, :-1, :, None] - along[:, 1:, None, :] - p.back_tolerance_m)
+        change = eff[:, 1:, None, :] - eff[:, :-1, :, None]
         step = np.minimum(0.5 * (change / sigma) ** 2, 12.0)
         # standing at the end of the line, time passes and the bus does not move
-        resting = at_last[:, i - 1, :, None] & at_last[:, i, None, :]
+        resting = at_last[:, :-1, :, None] & at_last[:, 1:, None, :]
         inner = np.where(resting, 0.0, step) + step_back * p.back_cost_per_m
-        either_miss = (miss[:, i - 1] | miss[:, i])[:, None, None]
-        trans = np.zeros((m, k + 1, k + 1))
-        trans[:, :k, :k] = np.where(either_miss, 0.0, inner)
-        trans[:, :k, k] = np.inf
-        trans[:, k, :k] = join_later[:, i]
-        total = cost[:, :, None] + trans  # (m, k_prev + 1, k + 1)
-        back[:, i] = np.argmin(total, axis=1)
-        cost = total.min(axis=1) + un[:, i]
+        either_miss = (miss[:, :-1] | miss[:, 1:])[:, :, None, None]
+        trans = np.zeros((m, n - 1, k + 1, k + 1))
+        trans[:, :, :k, :k] = np.where(either_miss, 0.0, inner)
+        trans[:, :, :k, k] = np.inf
+        trans[:, :, k, :k] = join_later[:, 1:]
+        for i in range(1, n):
+            total = cost[:, :, None] + trans[:, i - 1]  # (m, k_prev + 1, k + 1)
+            back[:, i] = np.argmin(total, axis=1)
+            cost = total.min(axis=1) + un[:, i]
     cost = cost[:, :k]
     j = np.argmin(cost, axis=1)
     ar = np.arange(m)
