@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,10 @@ import pytest
 
 from feeds.gps.replay import load_avl
 from feeds.gtfs import import_gtfs
+from transit.core.fix import Fix
+from transit.schedule.index import ScheduleIndex
 from transit.schedule.load import load_schedule
+from transit.tracking.arrivals import ArrivalEvent
 from transit.tracking.tracker import Tracker
 
 CASES = [
@@ -89,3 +93,43 @@ async def test_switch_to_the_blocks_next_trip_happens_at_the_terminal(pool, shar
     # at the switch the bus is on its layover: the next call is the new trip's first stop
     assert state is not None and state.trip_id == "868588920"
     assert state.stop_sequence == index.st_seq[index.trip_calls(index.find_trip("868588920")).start]
+
+
+def _calls(index: ScheduleIndex, fixes: Sequence[Fix]) -> dict[tuple[str, int], ArrivalEvent]:
+    tracker = Tracker(index)
+    events = [e for fix in fixes for e in tracker.apply([fix], fix.ts).events]
+    return {(e.trip_id, e.stop_sequence): e for e in events}
+
+
+async def test_buses_seen_at_a_stop_between_sparse_fixes_are_timed_like_every_fix_times_them(
+    pool, shared_data: Path
+) -> None:
+    """Real AVL every 30 s, thinned to one fix in 4 minutes (Capital Metro's rate), at each of the
+    8 offsets: a fix that sees the bus at a stop times its arrival and departure within a dwell
+    of what all the fixes show (reaching the stop at cruising speed right after the fix before
+    put arrivals a minute early, and departures a minute late)."""
+    arrivals: list[float] = []
+    departures: list[float] = []
+    for cut, files in (("5A", ["5A_8062.csv", "AvlReports_4-22-16_8087.csv"]), ("3T", ["3T_3757.csv"])):
+        await import_gtfs(pool, shared_data / "wmata" / "gtfs" / cut)
+        index = await load_schedule(pool)
+        assert index is not None
+        for name in files:
+            fixes = load_avl(shared_data / "wmata" / "avl" / name, timezone=index.timezone).fixes
+            every = _calls(index, fixes)
+            for offset in range(8):
+                for key, e in _calls(index, fixes[offset::8]).items():
+                    ref = every.get(key)
+                    if e.method != "at_stop" or ref is None:
+                        continue
+                    if not (math.isnan(e.arrival_ts) or math.isnan(ref.arrival_ts)):
+                        arrivals.append(e.arrival_ts - ref.arrival_ts)
+                    if not (math.isnan(e.departure_ts) or math.isnan(ref.departure_ts)):
+                        departures.append(e.departure_ts - ref.departure_ts)
+    arr, dep = np.array(arrivals), np.array(departures)
+    print(f"\nWMATA AVL thinned to 4 min: seen at a stop, arrival {arr.mean():+.1f} s on average, MAE "
+          f"{np.abs(arr).mean():.1f} s ({len(arr)}); departure {dep.mean():+.1f} s, MAE {np.abs(dep).mean():.1f} s "
+          f"({len(dep)}), against the calls detected from every fix")
+    assert len(arr) >= 10 and len(dep) >= 10
+    assert abs(arr.mean()) < 20.0 and np.abs(arr).mean() < 30.0
+    assert abs(dep.mean()) < 20.0 and np.abs(dep).mean() < 30.0
