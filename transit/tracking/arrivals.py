@@ -124,6 +124,21 @@ def _crossing(
     return t, t
 
 
+def _left_zone(
+    ix: ScheduleIndex, v: VehicleTrack, r: int, first_row: int, t0: float, t1: float, d1: float, s: float,
+    span: float, cruise: float,
+) -> float:
+    """When a bus last seen in the zone of call ``r`` at ``t0``, and at ``d1`` beyond it at ``t1``,
+    left the stop: about a usual dwell after ``t0`` (from the first stop of a trip, where it waited
+    for its time, not before that time), but not after it must have left to cruise to ``d1``."""
+    latest = max(t0, t1 - (d1 - s) / cruise) if span > 0 else t1
+    soonest = t0 + ZONE_ELAPSED_S
+    if r == first_row:
+        assert v.inst is not None
+        soonest = max(soonest, v.inst.departure_ts(ix, r))
+    return max(t0, min(latest, soonest))
+
+
 def detect_calls(
     net: TrackingNetwork,
     v: VehicleTrack,
@@ -154,15 +169,7 @@ def detect_calls(
                 return True  # already recorded when it entered the zone
             if d1 <= s + zone_m:
                 return False  # still standing there
-            # left the zone: worked back from the first fix beyond it, not before the last inside
-            dep = max(t0, t1 - (d1 - s) / cruise) if span > 0 else t1
-            # ... and about a usual dwell after the last fix inside; from the first stop of a
-            # trip, where the bus waited for its time, not before that time
-            soonest = t0 + ZONE_ELAPSED_S
-            if r == first_row:
-                assert v.inst is not None
-                soonest = max(soonest, v.inst.departure_ts(ix, r))
-            dep = max(t0, min(dep, soonest))
+            dep = _left_zone(ix, v, r, first_row, t0, t1, d1, s, span, cruise)
             arr = v.zone_arr_ts
             method = "first_stop" if r == first_row else v.zone_method
             out.append(_event(ix, hold, v, r, math.nan if r == first_row else arr, dep, method))
@@ -182,7 +189,7 @@ def detect_calls(
                 arr, dep = _crossing(net, first_row, last_row, r, t0, d0, t1, d1)
                 method = "interpolated"
             else:  # was inside when first matched: only the departure is seen
-                arr, dep = math.nan, (max(t0, t1 - (d1 - s) / cruise) if span > 0 else t1)
+                arr, dep = math.nan, _left_zone(ix, v, r, first_row, t0, t1, d1, s, span, cruise)
                 method = "passed"
             if r == first_row:
                 arr, method = math.nan, "first_stop"
