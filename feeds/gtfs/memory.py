@@ -88,7 +88,7 @@ def read_tables(path: Path, feed_id: int = 0) -> ScheduleTables:
                                             "block_id", "shape_id"]),
         stop_times=_columns(files["stop_times.txt"], ["trip_id", "stop_sequence", "stop_id", "arrival_s",
                                                       "departure_s", "pickup_type", "drop_off_type",
-                                                      "stop_headsign"]),
+                                                      "stop_headsign", "timepoint"]),
         shapes=_columns(files.get("shapes.txt"), ["shape_id", "shape_pt_sequence", "shape_pt_lat", "shape_pt_lon"]),
         calendar=calendar, calendar_dates=dates, frequencies=frequencies, translations=translations,
     )
