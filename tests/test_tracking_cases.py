@@ -303,6 +303,34 @@ async def test_detour_is_flagged_off_route_and_tracking_resumes_after_it(tiny: S
     assert tracker.counters["off_route"] >= 1
 
 
+async def test_bus_on_a_parallel_street_is_off_route_but_its_progress_and_predictions_follow_it(
+    tiny: ScheduleIndex,
+) -> None:
+    """A detour one street over (about 450 m north of the A-B-C road) is flagged off route, yet
+    the bus's progress follows where it projects onto its trip: B is recorded when the bus goes
+    past it, not when it is back on route, and C is predicted from where the bus is, not from
+    where it left the road (which pushed C back by the whole time it spent on the detour)."""
+    tracker = Tracker(tiny)
+    north = 36.7040
+    fixes = drive(tiny, "par", [("08:00:00", A), ("08:01:00", (north, 117.5025)), ("08:09:00", (north, 117.5175)),
+                                ("08:10:00", C)], every_s=30.0, trip_id="T1")
+    predicted_c: dict[str, float] = {}
+    events = []
+    for f in sorted(fixes, key=lambda f: f.ts):
+        result = tracker.apply([f], f.ts)
+        events.extend(result.events)
+        snap = tracker.snapshot(1 + int(f.ts), f.ts)
+        if 480 <= f.ts - at(tiny, "08:00:00") <= 510:
+            assert snap.vehicles["par"].off_route
+            trip = next(t for t in snap.trips.values() if t.trip_id == "T1")
+            predicted_c[str(f.ts)] = next(c.arrival_ts for c in trip.calls if c.stop_id == "C")
+    assert predicted_c, "no fix on the detour near its end"
+    # on the detour at 08:08, about 2 minutes from C at the speed it runs
+    assert all(abs(ts - at(tiny, "08:10:00")) < 60.0 for ts in predicted_c.values()), predicted_c
+    at_b = [e for e in events if e.stop_id == "B"]
+    assert len(at_b) == 1 and abs(at_b[0].arrival_ts - at(tiny, "08:05:00")) < 45.0
+
+
 async def test_bus_standing_still_mid_route_is_flagged_no_progress(tiny: ScheduleIndex) -> None:
     tracker = Tracker(tiny, TrackerParams(no_progress_s=600.0))
     mid = (36.7, 117.5150)

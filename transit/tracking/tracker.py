@@ -42,6 +42,13 @@ class TrackerParams:
     max_speed_mps: float = 30.0
     window_back_m: float = 60.0
     window_ahead_m: float = 250.0
+    #: Off route but within this (effective, as ``off_route_m``) distance of its trip's shape (a
+    #: detour a street or two over, or a road that bends away from the straight stop-to-stop
+    #: lines of a feed without shapes), a vehicle's progress still follows where it projects onto
+    #: the shape, forwards only.  Before, such fixes were dropped: every downstream prediction was
+    #: pushed back for as long as the detour lasted (on Capital Metro 4.7% of fixes, mostly on
+    #: the lines with the worst accuracy).
+    off_route_follow_m: float = 600.0
     #: An inferred assignment off route for this long is dropped and inferred again.
     off_route_patience_s: float = 300.0
     #: Not advancing for this long (away from the first stop) is "no progress"...
@@ -494,15 +501,18 @@ class Tracker:
                     self.counters["off_route"] += 1
                 elif v.how in ("inferred", "layover") and v.ts - v.off_since_ts > p.off_route_patience_s:
                     self._off_route_too_long(v, evidence)
-                continue
-            v.off_route = False
-            if along < v.dist_m - p.backwards_m and v.how != "trip_id":
-                # going the other way along this shape: near the end that is the turnaround,
-                # elsewhere the assignment is suspect and gets re-scored now
-                if float(net.trip_length_end[v.trip]) - v.dist_m < p.turnaround_m:
-                    self._end_trip(v, evidence)
                     continue
-                v.since_rescore = p.rescore_every
+                if dist > p.off_route_follow_m:
+                    continue
+            else:
+                v.off_route = False
+                if along < v.dist_m - p.backwards_m and v.how != "trip_id":
+                    # going the other way along this shape: near the end that is the turnaround,
+                    # elsewhere the assignment is suspect and gets re-scored now
+                    if float(net.trip_length_end[v.trip]) - v.dist_m < p.turnaround_m:
+                        self._end_trip(v, evidence)
+                        continue
+                    v.since_rescore = p.rescore_every
             new_d = along if along > v.dist_m else v.dist_m
             if v.ts > v.on_ts and new_d - v.dist_m > 20.0:
                 sp = (new_d - v.dist_m) / (v.ts - v.on_ts)
