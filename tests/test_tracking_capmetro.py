@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -149,7 +150,8 @@ async def test_on_the_every_day_feed_identical_twins_are_the_limit(
 
 def test_the_rebuilt_feed_marks_the_timetables_whole_minutes_as_timepoints(capmetro_gtfs: Path) -> None:
     """CapMetro's timetable fixes times at timepoints, on whole minutes, and interpolates the
-    stops between them to the second: only those, and each trip's ends, are exact."""
+    stops between them to the second: only those, and each trip's ends, are exact.  Where the
+    extract copies a timepoint's time to the stops after it (route 37), only the first is."""
     with open(capmetro_gtfs / "stop_times.txt", encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     by_trip: dict[str, list[dict[str, str]]] = {}
@@ -158,8 +160,11 @@ def test_the_rebuilt_feed_marks_the_timetables_whole_minutes_as_timepoints(capme
     for calls in by_trip.values():
         calls.sort(key=lambda r: int(r["stop_sequence"]))
         assert calls[0]["timepoint"] == "1" and calls[-1]["timepoint"] == "1"
-        for r in calls[1:-1]:
-            assert r["timepoint"] == ("1" if r["arrival_time"].endswith(":00") else "0"), r
+        for before, r in itertools.pairwise(calls[:-1]):
+            exact = r["arrival_time"].endswith(":00") and r["arrival_time"] != before["arrival_time"]
+            assert r["timepoint"] == ("1" if exact else "0"), r
+    copies = [r for r in by_trip["1675653"] if r["arrival_time"] == "15:16:00"]
+    assert [r["timepoint"] for r in copies] == ["1"] + ["0"] * (len(copies) - 1) and len(copies) == 12
     share = sum(r["timepoint"] == "1" for r in rows) / len(rows)
     print(f"\ntimepoints: {share:.1%} of {len(rows):,} stop times")
     assert 0.15 < share < 0.35  # about one stop time in four, far above the one in sixty of chance

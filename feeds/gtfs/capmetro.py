@@ -25,7 +25,9 @@ directions, shapes or calendars.  This script rebuilds what it can:
   second.  So a time on a whole minute (about one stop time in four, against one in sixty by chance),
   and the first and last stop of a trip, are marked ``timepoint=1``; the others ``0``
   (approximate).  The day's AVL bears this out: buses arrive early at those stops, but hardly
-  ever at the stop after one, as buses held there until their time would.
+  ever at the stop after one, as buses held there until their time would.  Where the extract
+  copies a timepoint's time to the stops after it (route 37, up to eleven stops), only the first
+  of the run is the timepoint.
 
 The output is a folder of .txt files, or a zip when OUT ends in ``.zip``.
 """
@@ -146,9 +148,11 @@ def convert(src: Path, out: Path) -> dict[str, int]:
         direction = directions[route_id][_direction_suffix(headsign)]
         trip_rows.append([route_id, services[flags[trip_id]], trip_id, headsign, str(direction)])
         ordered = sorted(calls)
+        previous = None
         for seq, (arrival, _, stop_id) in enumerate(ordered, start=1):
             t = _hms(arrival)
-            exact = arrival % 60 == 0 or seq == 1 or seq == len(ordered)
+            exact = (arrival % 60 == 0 and arrival != previous) or seq == 1 or seq == len(ordered)
+            previous = arrival
             stop_times.append([trip_id, t, t, stop_id, str(seq), "1" if exact else "0"])
     files["trips.txt"] = trip_rows
     files["stop_times.txt"] = stop_times
