@@ -308,7 +308,7 @@ async def test_bus_on_a_parallel_street_is_off_route_but_its_progress_and_predic
 ) -> None:
     """A detour one street over (about 450 m north of the A-B-C road) is flagged off route, yet
     the bus's progress follows where it projects onto its trip: B is recorded when the bus goes
-    past it, not when it is back on route, and C is predicted from where the bus is, not from
+    past it (not as a stop it stood at), not when it is back on route, and C is predicted from where the bus is, not from
     where it left the road (which pushed C back by the whole time it spent on the detour)."""
     tracker = Tracker(tiny)
     north = 36.7040
@@ -329,6 +329,8 @@ async def test_bus_on_a_parallel_street_is_off_route_but_its_progress_and_predic
     assert all(abs(ts - at(tiny, "08:10:00")) < 60.0 for ts in predicted_c.values()), predicted_c
     at_b = [e for e in events if e.stop_id == "B"]
     assert len(at_b) == 1 and abs(at_b[0].arrival_ts - at(tiny, "08:05:00")) < 45.0
+    # the 08:05 fix projects onto B, 450 m away: passed between fixes, never seen standing there
+    assert at_b[0].method == "interpolated"
 
 
 async def test_bus_standing_still_mid_route_is_flagged_no_progress(tiny: ScheduleIndex) -> None:

@@ -504,6 +504,7 @@ class Tracker:
                     continue
                 if dist > p.off_route_follow_m:
                     continue
+                along = self._short_of_zone(v, along)
             else:
                 v.off_route = False
                 if along < v.dist_m - p.backwards_m and v.how != "trip_id":
@@ -540,6 +541,18 @@ class Tracker:
                 v.stalled = False
             elif v.ts - v.progress_ts > p.no_progress_s and v.zone_row != int(net.row_first[v.next_row]):
                 v.stalled = True
+
+    def _short_of_zone(self, v: VehicleTrack, along: float) -> float:
+        """Where a bus off route is taken to be: where it projects onto its trip, but short of any
+        stop's zone there.  It is not at that stop (it is off the road), so it passes the stop,
+        timed between fixes, only once it projects beyond it."""
+        dist = self.index.st_dist_m
+        zone = self.params.stop_zone_m
+        lo, hi = v.next_row, int(self.net.row_last[v.next_row])
+        k = lo + int(np.searchsorted(dist[lo:hi + 1], along - zone, side="left"))
+        if k <= hi and float(dist[k]) - zone <= along:
+            return max(v.dist_m, float(dist[k]) - zone - 0.5)
+        return along
 
     def _off_route_too_long(self, v: VehicleTrack, evidence: set[str]) -> None:
         """An inferred assignment off its route for a while: another trip may explain the fixes
