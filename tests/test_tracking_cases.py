@@ -21,6 +21,7 @@ from transit.core.fix import Fix
 from transit.core.snapshot import VehicleStatus
 from transit.schedule.index import ScheduleIndex
 from transit.schedule.load import load_schedule
+from transit.settings import load_settings
 from transit.tracking.tracker import BatchResult, Tracker, TrackerParams
 
 DAY = dt.date(2026, 3, 2)  # a Monday: service WK runs
@@ -331,6 +332,20 @@ async def test_bus_on_a_parallel_street_is_off_route_but_its_progress_and_predic
     assert len(at_b) == 1 and abs(at_b[0].arrival_ts - at(tiny, "08:05:00")) < 45.0
     # the 08:05 fix projects onto B, 450 m away: passed between fixes, never seen standing there
     assert at_b[0].method == "interpolated"
+
+
+async def test_following_off_route_is_a_setting(tiny: ScheduleIndex) -> None:
+    """``TRANSIT_TRACKING_OFF_ROUTE_FOLLOW_M=0`` holds a bus off route where it left the route."""
+    followed = Tracker(tiny, TrackerParams.from_settings(load_settings(environ={}).tracking))
+    held = Tracker(tiny, TrackerParams.from_settings(
+        load_settings(environ={"TRANSIT_TRACKING_OFF_ROUTE_FOLLOW_M": "0"}).tracking))
+    fixes = drive(tiny, "par", [("08:00:00", A), ("08:01:00", (36.7040, 117.5025)), ("08:09:00", (36.7040, 117.5175))],
+                  every_s=30.0, trip_id="T1")
+    run(followed, fixes)
+    run(held, fixes)
+    assert followed.vehicles["par"].off_route and held.vehicles["par"].off_route
+    assert followed.vehicles["par"].dist_m > 1500.0  # the 08:09 fix projects about 1,560 m along A-B-C
+    assert held.vehicles["par"].dist_m < 300.0
 
 
 async def test_bus_standing_still_mid_route_is_flagged_no_progress(tiny: ScheduleIndex) -> None:

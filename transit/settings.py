@@ -115,6 +115,9 @@ class TrackingSettings:
     vehicle_stale_s: float = field(default=300.0, metadata=_check(_positive))
     #: A fix farther than this from the trip's shape is off-route.
     off_route_m: float = field(default=120.0, metadata=_check(_positive))
+    #: Off route but within this of the shape (a detour a street or two over), a vehicle still
+    #: advances to where it projects onto its trip; 0 holds it where it left the route.
+    off_route_follow_m: float = field(default=600.0, metadata=_check(_non_negative))
     #: Predictions computed from a fix older than this are dropped from feeds and boards.
     prediction_stale_s: float = field(default=180.0, metadata=_check(_positive))
     min_layover_s: float = field(default=120.0, metadata=_check(_non_negative))

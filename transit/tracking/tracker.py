@@ -96,6 +96,7 @@ class TrackerParams:
     def from_settings(tracking: Any) -> TrackerParams:
         return TrackerParams(
             vehicle_stale_s=tracking.vehicle_stale_s, off_route_m=tracking.off_route_m,
+            off_route_follow_m=tracking.off_route_follow_m,
             min_layover_s=tracking.min_layover_s,
             predict=PredictParams(min_layover_s=tracking.min_layover_s, hold_at_timepoints=tracking.hold_at_timepoints,
                                   timepoint_early_s=tracking.timepoint_early_s),
