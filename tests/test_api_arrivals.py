@@ -47,7 +47,8 @@ async def test_arrivals_at_a_stop(aiohttp_client, pool, settings, tmp_path: Path
         "route_id": "R1", "route_short_name": "1", "trip_id": "T1", "service_date": "2026-11-27",
         "direction_id": 0, "stop_sequence": 2, "headsign": {"zh": "丙站", "en": None},
         "arrival": "2026-11-27T08:06:30+08:00", "predicted_arrival": "2026-11-27T08:06:30+08:00",
-        "scheduled_arrival": "2026-11-27T08:05:00+08:00",
+        "scheduled_arrival": "2026-11-27T08:05:00+08:00", "departure": "2026-11-27T08:07:00+08:00",
+        "predicted_departure": "2026-11-27T08:07:00+08:00", "scheduled_departure": "2026-11-27T08:05:30+08:00",
         "minutes_away": 4, "stops_away": 0, "distance_away_m": 492, "realtime": True, "status": "scheduled",
         "at_stop": False, "vehicle_id": "V1", "schedule_deviation_s": 90, "uncertainty_s": 30,
         "last_fix": "2026-11-27T08:01:50+08:00",
@@ -59,6 +60,7 @@ async def test_arrivals_at_a_stop(aiohttp_client, pool, settings, tmp_path: Path
     # no live data: the schedule, said so
     assert loop["realtime"] is False and loop["predicted_arrival"] is None
     assert loop["arrival"] == loop["scheduled_arrival"] == "2026-11-27T09:05:00+08:00"
+    assert loop["predicted_departure"] is None and loop["departure"] == loop["scheduled_departure"]
     assert loop["vehicle_id"] is None and loop["last_fix"] is None and loop["uncertainty_s"] is None
 
     lines = {line["route_id"]: line for line in data["lines"]}

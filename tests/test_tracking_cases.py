@@ -17,6 +17,8 @@ import pytest
 
 from feeds.gtfs import import_gtfs
 from tests.support.feeds import tiny_feed
+from transit.api.arrivals_json import arrivals_payload
+from transit.api.timefmt import iso
 from transit.core.fix import Fix
 from transit.core.snapshot import VehicleStatus
 from transit.schedule.index import ScheduleIndex
@@ -106,6 +108,13 @@ async def test_bus_waiting_at_first_stop_is_on_layover_and_departs_on_schedule(t
     assert first.stop_id == "A" and first.departure_ts == at(tiny, "08:00:00")
     # the bus leaves at 08:00: the next stops are predicted from the departure, not from now
     assert trip.calls[1].stop_id == "B" and trip.calls[1].arrival_ts >= at(tiny, "08:03:00")
+    # waiting for its time it is on time, not 8 minutes early; a rider at A sees when it leaves
+    assert trip.delay_s == 0.0 and vehicle.delay_s == 0.0
+    rows = arrivals_payload(snap, tiny, "A", at(tiny, "07:58:00"))["arrivals"]
+    row = next(a for a in rows if a["trip_id"] == "T1")
+    leaves = iso(at(tiny, "08:00:00"), tiny.tz)
+    assert row["at_stop"] and row["schedule_deviation_s"] == 0
+    assert row["departure"] == row["predicted_departure"] == row["scheduled_departure"] == leaves
     later = drive(tiny, "bus1", [("07:58:20", A), ("08:00:00", A), ("08:05:00", B)], route_id="R1")
     events = events_of(run(tracker, later))
     departure = next(e for e in events if e.stop_sequence == 1)

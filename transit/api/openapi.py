@@ -51,6 +51,10 @@ ARRIVAL = obj({
     "arrival": {**TIME, "description": "Best estimate: the prediction when real-time, else the schedule."},
     "predicted_arrival": {**NULL_TIME, "description": "Null when schedule-based."},
     "scheduled_arrival": TIME,
+    "departure": {**TIME, "description": "When the bus leaves the stop: at the first stop of a trip, the time to "
+                                         "board by (a bus standing there waits for it)."},
+    "predicted_departure": {**NULL_TIME, "description": "Null when schedule-based."},
+    "scheduled_departure": TIME,
     "minutes_away": {"type": "integer", "minimum": 0},
     "stops_away": {**NULL_INT, "description": "Stops between the bus and this stop (0: this is its next stop)."},
     "distance_away_m": {**NULL_INT, "description": "Along the route, from the bus to this stop."},
@@ -58,7 +62,8 @@ ARRIVAL = obj({
     "status": {"type": "string", "enum": ["scheduled", "skipped", "canceled"]},
     "at_stop": {"type": "boolean"},
     "vehicle_id": NULL_STR,
-    "schedule_deviation_s": {**NULL_INT, "description": "Positive: late."},
+    "schedule_deviation_s": {**NULL_INT, "description": "Positive: late.  For a trip not yet started, of its "
+                                                        "departure from the first stop."},
     "uncertainty_s": {**NULL_INT, "description": "One standard deviation of the arrival time."},
     "last_fix": {**NULL_TIME, "description": "Time of the newest GPS fix behind the prediction."},
 })

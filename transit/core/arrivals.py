@@ -45,6 +45,8 @@ class Arrival:
     uncertainty_s: float | None = None
     #: The vehicle is standing at this stop now.
     at_stop: bool = False
+    #: The timetable's departure (at a trip's first stop, the time the bus leaves).
+    scheduled_departure_ts: float | None = None
 
     def minutes_away(self, now: float) -> int:
         return max(0, int((self.arrival_ts - now) // 60))
@@ -114,7 +116,8 @@ def list_arrivals(
             headsign=index.trip_headsign[t] if t is not None else "",
             headsign_en=index.trip_headsign_en[t] if t is not None else None,
             arrival_ts=call.arrival_ts, departure_ts=call.departure_ts,
-            scheduled_arrival_ts=call.scheduled_arrival_ts, realtime=not trip.schedule_based,
+            scheduled_arrival_ts=call.scheduled_arrival_ts, scheduled_departure_ts=call.scheduled_departure_ts,
+            realtime=not trip.schedule_based,
             status="canceled" if trip.canceled else ("skipped" if call.status == CallStatus.SKIPPED
                                                      else "scheduled"),
             vehicle_id=trip.vehicle_id, delay_s=trip.delay_s if not trip.schedule_based else None,
@@ -143,7 +146,8 @@ def list_arrivals(
             service_date=format_gtfs_date(inst.service_date),
             direction_id=_direction(index, inst.trip), headsign=index.trip_headsign[inst.trip],
             headsign_en=index.trip_headsign_en[inst.trip], arrival_ts=sched.arrival_ts,
-            departure_ts=sched.departure_ts, scheduled_arrival_ts=sched.arrival_ts, realtime=False,
+            departure_ts=sched.departure_ts, scheduled_arrival_ts=sched.arrival_ts,
+            scheduled_departure_ts=sched.departure_ts, realtime=False,
             status="canceled" if tracked is not None and tracked.canceled else "scheduled",
         ))
 

@@ -282,7 +282,9 @@ class Outputs:
         first_of_trip = pr.row == first_rows
         departure = np.maximum(np.where(first_of_trip, pr.departure_ts, pr.departure_ts + (arrival - pr.arrival_ts)),
                                arrival)
-        delay = arrival - sched_arr
+        # a trip's deviation from its timetable: at its first stop, of the departure (a bus in
+        # from its last trip, waiting there for its time, is on time, not early)
+        delay = np.where(first_of_trip, departure - (ix.st_dep_s[pr.row] + pr.shift_ts), arrival - sched_arr)
         # trip parts: where the part changes within a vehicle's calls
         change = np.ones(n_calls, dtype=bool)
         if n_calls > 1:
