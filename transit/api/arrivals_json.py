@@ -42,8 +42,7 @@ def arrival_json(a: Arrival, now: float, tz: dt.tzinfo) -> dict[str, Any]:
         "scheduled_arrival": iso(a.scheduled_arrival_ts, tz),
         "departure": iso(a.departure_ts, tz),
         "predicted_departure": iso(a.departure_ts, tz) if a.realtime else None,
-        "scheduled_departure": iso(a.scheduled_departure_ts if a.scheduled_departure_ts is not None
-                                   else a.scheduled_arrival_ts, tz),
+        "scheduled_departure": iso(a.scheduled_departure_ts, tz),
         "minutes_away": a.minutes_away(now),
         "stops_away": a.stops_away,
         "distance_away_m": round(a.dist_away_m) if a.dist_away_m is not None else None,

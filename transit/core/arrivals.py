@@ -34,6 +34,8 @@ class Arrival:
     arrival_ts: float
     departure_ts: float
     scheduled_arrival_ts: float
+    #: The timetable's departure (at the first stop of a trip, when the bus leaves).
+    scheduled_departure_ts: float
     realtime: bool
     #: "scheduled", "skipped" or "canceled": skipped and cancelled calls are shown, not hidden.
     status: str
@@ -45,8 +47,6 @@ class Arrival:
     uncertainty_s: float | None = None
     #: The vehicle is standing at this stop now.
     at_stop: bool = False
-    #: The timetable's departure (at a trip's first stop, the time the bus leaves).
-    scheduled_departure_ts: float | None = None
 
     def minutes_away(self, now: float) -> int:
         return max(0, int((self.arrival_ts - now) // 60))
