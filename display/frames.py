@@ -92,6 +92,7 @@ def line_json(v: LineView, tz: zoneinfo.ZoneInfo) -> dict[str, Any]:
         "time": dt.datetime.fromtimestamp(v.time_ts, tz).strftime("%H:%M") if v.time_ts is not None else None,
         "arrival": _iso_minute(v.time_ts, tz),
         "first_bus_tomorrow": _iso_minute(v.next_first_ts, tz),
+        "departs": dt.datetime.fromtimestamp(v.departs_ts, tz).strftime("%H:%M") if v.departs_ts is not None else None,
         "realtime": v.status in ("at_stop", "arriving", "realtime"),
         "trip_id": v.trip_id, "vehicle_id": v.vehicle_id,
     }

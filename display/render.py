@@ -99,6 +99,9 @@ def route_label(short_name: str) -> str:
 def status_zh(v: LineView, tz: zoneinfo.ZoneInfo) -> tuple[str, ...]:
     """The state in Chinese, longest form first; a narrow board takes the first that fits."""
     if v.status == LineStatus.AT_STOP:
+        if v.departs_ts is not None:
+            leaves = _clock(v.departs_ts, tz)
+            return (f"已到站 {leaves}发车", f"{leaves}发车", "已到站")
         return ("已到站",)
     if v.status == LineStatus.ARRIVING:
         return ("即将到站", "进站")
@@ -118,6 +121,9 @@ def status_zh(v: LineView, tz: zoneinfo.ZoneInfo) -> tuple[str, ...]:
 
 def status_en(v: LineView, tz: zoneinfo.ZoneInfo) -> tuple[str, ...]:
     if v.status == LineStatus.AT_STOP:
+        if v.departs_ts is not None:
+            leaves = _clock(v.departs_ts, tz)
+            return (f"At stop, leaves {leaves}", f"Leaves {leaves}", "Here")
         return ("At stop", "Here")
     if v.status == LineStatus.ARRIVING:
         return ("Arriving", "Due")

@@ -60,7 +60,9 @@ class BoardLine:
 @dataclass(frozen=True, slots=True)
 class LineView:
     """What a line shows.  ``time_ts`` is the arrival counted down from (real-time), the clock
-    time shown (计划, first bus) or None."""
+    time shown (计划, first bus) or None; ``departs_ts``, for a bus standing at the stop that
+    leaves later than ``arriving_s`` from now (at the first stop of its trip, waiting for its
+    time), when it leaves."""
 
     stop_id: str
     route_id: str
@@ -75,6 +77,7 @@ class LineView:
     trip_id: str | None = None
     entity_id: str | None = None
     vehicle_id: str | None = None
+    departs_ts: float | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -141,16 +144,20 @@ def _minutes(ts: float, now: float) -> int:
 
 
 def _realtime_view(line: BoardLine, *, ts: float, now: float, at_stop: bool, stops_away: int | None,
-                   trip_id: str, entity_id: str, vehicle_id: str | None, p: LineParams) -> LineView:
+                   trip_id: str, entity_id: str, vehicle_id: str | None, p: LineParams,
+                   departure_ts: float | None = None) -> LineView:
+    departs = None
     if at_stop:
         status, minutes = LineStatus.AT_STOP, 0
+        if departure_ts is not None and departure_ts - now > p.arriving_s:
+            departs = departure_ts  # standing there until its time: say when it leaves
     elif ts - now <= p.arriving_s:
         status, minutes = LineStatus.ARRIVING, 0
     else:
         status, minutes = LineStatus.REALTIME, _minutes(ts, now)
     return LineView(line.stop_id, line.route_id, line.route_short_name, line.headsign, line.headsign_en,
                     status, minutes, stops_away if not at_stop else 0, ts, None, trip_id, entity_id,
-                    vehicle_id)
+                    vehicle_id, departs)
 
 
 def _held_view(line: BoardLine, prev: LineMemory, now: float, p: LineParams) -> LineView | None:
@@ -196,7 +203,8 @@ def view_line(line: BoardLine, prev: LineMemory | None, now: float,
         a = first.arrival
         if first.realtime:
             view = _realtime_view(line, ts=first.ts, now=now, at_stop=a.at_stop, stops_away=a.stops_away,
-                                  trip_id=a.trip_id, entity_id=a.entity_id, vehicle_id=a.vehicle_id, p=p)
+                                  trip_id=a.trip_id, entity_id=a.entity_id, vehicle_id=a.vehicle_id, p=p,
+                                  departure_ts=a.departure_ts)
             evidence = first.evidence_ts
             same_bus = prev is not None and prev.entity_id == a.entity_id
             if same_bus and prev is not None and prev.status == LineStatus.AT_STOP \
@@ -244,6 +252,8 @@ def next_change_ts(line: BoardLine, view: LineView, memory: LineMemory | None, n
         times.append(view.time_ts + p.keep_passed_s)
     if view.status == LineStatus.BEFORE_SERVICE and view.time_ts is not None:
         times.append(view.time_ts)
+    if view.departs_ts is not None:
+        times.append(view.departs_ts - p.arriving_s)
     for a in line.arrivals:
         times.append(a.departure_ts)
         if a.realtime:

@@ -33,11 +33,12 @@ def at(h: int, m: int, s: int = 0, day: int = 25) -> float:
 
 def arrival(route: str = "1", headsign: str = "火车站", in_s: float = 300.0, *, entity: str = "E1",
             realtime: bool = True, stops_away: int | None = 3, at_stop: bool = False, fix_ts: float | None = None,
-            scheduled_in_s: float | None = None, now: float = NOW, status: str = "scheduled") -> Arrival:
+            scheduled_in_s: float | None = None, now: float = NOW, status: str = "scheduled",
+            dwell_s: float = 20.0) -> Arrival:
     return Arrival(
         stop_id="S", stop_sequence=4, route_id=route, route_short_name=route, trip_id=f"T-{entity}",
         entity_id=entity, service_date="20261125", direction_id=0, headsign=headsign, headsign_en="Railway Station",
-        arrival_ts=now + in_s, departure_ts=now + in_s + 20,
+        arrival_ts=now + in_s, departure_ts=now + in_s + dwell_s,
         scheduled_arrival_ts=now + (scheduled_in_s if scheduled_in_s is not None else in_s),
         scheduled_departure_ts=now + (scheduled_in_s if scheduled_in_s is not None else in_s) + 20,
         realtime=realtime, status=status, vehicle_id="V1" if realtime else None,
@@ -129,6 +130,22 @@ def test_each_state_of_a_line() -> None:
     planned = rows_of([line(arrival(in_s=600, realtime=False))], layout)[0][0]
     assert planned.endswith("计划 08:10")  # schedule-based: a clock time, marked
     assert "分" not in planned
+
+
+def test_a_bus_waiting_at_the_stop_for_its_departure_says_when_it_leaves() -> None:
+    # in since 07:58, leaving at 08:10 (the first stop of its trip): riders see both
+    waiting = arrival(in_s=-120, at_stop=True, dwell_s=720)
+    assert rows_of([line(waiting)], Layout(rows=1, cols=32))[0][0].endswith("已到站 08:10发车")
+    assert rows_of([line(waiting)], Layout(rows=1, cols=20))[0][0].endswith("08:10发车")
+    english = rows_of([line(waiting)], Layout(rows=2, cols=40, languages="zh+en"))[0][1]
+    assert english.rstrip().endswith("At stop, leaves 08:10")
+    frame, _ = render_frame([line(waiting)], (), Layout(1, 32), None, NOW, PARAMS)
+    assert frame.lines[0].status == LineStatus.AT_STOP and frame.lines[0].departs_ts == at(8, 10)
+    # the frame is redrawn by a minute before it leaves, and from then it is just at the stop
+    assert frame.valid_until_ts <= at(8, 9)
+    last_minute = NOW + 9 * 60 + 30
+    assert rows_of([line(arrival(in_s=-120 - 570, at_stop=True, dwell_s=720, now=last_minute))],
+                   Layout(rows=1, cols=32), now=last_minute)[0][0].endswith("已到站")
 
 
 def test_before_service_shows_the_first_bus_and_after_the_last_tomorrows_first() -> None:
