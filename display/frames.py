@@ -84,15 +84,19 @@ def _iso_minute(ts: float | None, tz: zoneinfo.ZoneInfo) -> str | None:
     return dt.datetime.fromtimestamp(ts // 60 * 60, tz).isoformat()
 
 
+def _hh_mm(ts: float | None, tz: zoneinfo.ZoneInfo) -> str | None:
+    return dt.datetime.fromtimestamp(ts, tz).strftime("%H:%M") if ts is not None else None
+
+
 def line_json(v: LineView, tz: zoneinfo.ZoneInfo) -> dict[str, Any]:
     return {
         "stop_id": v.stop_id, "route_id": v.route_id, "route": v.route_short_name, "headsign": v.headsign,
         "headsign_en": v.headsign_en, "status": str(v.status), "minutes": v.minutes,
         "stops_away": v.stops_away,
-        "time": dt.datetime.fromtimestamp(v.time_ts, tz).strftime("%H:%M") if v.time_ts is not None else None,
+        "time": _hh_mm(v.time_ts, tz),
         "arrival": _iso_minute(v.time_ts, tz),
         "first_bus_tomorrow": _iso_minute(v.next_first_ts, tz),
-        "departs": dt.datetime.fromtimestamp(v.departs_ts, tz).strftime("%H:%M") if v.departs_ts is not None else None,
+        "departs": _hh_mm(v.departs_ts, tz),
         "realtime": v.status in ("at_stop", "arriving", "realtime"),
         "trip_id": v.trip_id, "vehicle_id": v.vehicle_id,
     }

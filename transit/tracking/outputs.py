@@ -282,9 +282,14 @@ class Outputs:
         first_of_trip = pr.row == first_rows
         departure = np.maximum(np.where(first_of_trip, pr.departure_ts, pr.departure_ts + (arrival - pr.arrival_ts)),
                                arrival)
-        # a trip's deviation from its timetable: at its first stop, of the departure (a bus in
-        # from its last trip, waiting there for its time, is on time, not early)
-        delay = np.where(first_of_trip, departure - (ix.st_dep_s[pr.row] + pr.shift_ts), arrival - sched_arr)
+
+        def delay_at(i: I64) -> F64:
+            # a trip's deviation from its timetable, at calls i (only the heads of trip parts are
+            # wanted): at its first stop, of the departure (a bus in from its last trip, waiting
+            # there for its time, is on time, not early)
+            return np.where(first_of_trip[i], departure[i] - (ix.st_dep_s[pr.row[i]] + pr.shift_ts[i]),
+                            arrival[i] - sched_arr[i])
+
         # trip parts: where the part changes within a vehicle's calls
         change = np.ones(n_calls, dtype=bool)
         if n_calls > 1:
@@ -295,7 +300,7 @@ class Outputs:
         if len(part_hi):
             part_hi[-1] = n_calls
         batch = PredictionBatch(ix, pr.row, arrival, departure, sigma, pr.schedule_based, keys, dirs, part_lo,
-                                part_hi, delay[part_lo])
+                                part_hi, delay_at(part_lo))
         first_part = np.searchsorted(part_lo, cs_arr).tolist()
         cs = cs_arr.tolist()
         # due next: the arrival at the next stop of a bus on its way there (past it, the bus is late
@@ -304,7 +309,7 @@ class Outputs:
         next_due = np.full(m, np.inf)
         next_due[has_calls] = np.where(vin.at_stop[has_calls], np.inf, arrival[heads])
         delay0 = np.full(m, np.nan)
-        delay0[has_calls] = delay[heads]
+        delay0[has_calls] = delay_at(heads)
         next_due_l = next_due.tolist()
         delay0_l = delay0.tolist()
         raw_of = _RAW
